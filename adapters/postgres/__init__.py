@@ -1,0 +1,1 @@
+"""PostgreSQL: schema migrations and the repository the agents and views use."""

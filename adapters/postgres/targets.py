@@ -1,0 +1,209 @@
+"""Target rows: bulk import, assignment to accounts, claims and result projection.
+
+Targets wait here, not in Kafka consumer lag (DESIGN.md, "Flow"). Every write
+is a compare-and-set on the target's state, so re-delivered events are no-ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from models.events import InviteResultData
+from models.outcomes import SCOPE, Scope
+from models.progress import TaskProgress, target_status_after
+from models.targets import ClaimedTarget, TargetIn, TargetStatus
+
+_COPY_COLUMNS = ("target_key", "username", "user_id", "phone", "first_name", "last_name", "extra")
+
+
+class ImportReport(BaseModel):
+    """What one targets.imported batch came to."""
+
+    batch_id: str
+    task_id: str
+    accepted: int
+    duplicate: int
+    invalid: int
+    errors: list[dict[str, Any]] = []
+
+
+class TargetStore:
+    """Targets of all tasks in PostgreSQL."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def import_batch(
+        self,
+        task_id: str,
+        batch_id: str,
+        rows: Sequence[TargetIn],
+        invalid: list[dict[str, Any]],
+    ) -> ImportReport | None:
+        """COPY a batch in; None when this batch was already applied."""
+        records = [
+            (t.key, t.username, t.user_id, t.phone, t.first_name, t.last_name, t.extra) for t in rows
+        ]
+        async with self._pool.acquire() as conn, conn.transaction():
+            claimed = await conn.fetchval(
+                "INSERT INTO import_batches (batch_id, task_id, accepted, duplicate, invalid)"
+                " VALUES ($1, $2, 0, 0, 0) ON CONFLICT (batch_id) DO NOTHING RETURNING true",
+                batch_id, task_id,
+            )
+            if not claimed:
+                return None
+            await conn.execute(
+                "CREATE TEMP TABLE incoming (target_key text, username text, user_id bigint, phone text,"
+                " first_name text, last_name text, extra jsonb) ON COMMIT DROP"
+            )
+            await conn.copy_records_to_table("incoming", records=records, columns=_COPY_COLUMNS)
+            accepted = await conn.fetchval(
+                """
+                WITH ins AS (
+                    INSERT INTO targets (task_id, target_key, username, user_id, phone, first_name, last_name, extra)
+                    SELECT DISTINCT ON (target_key) $1, target_key, username, user_id, phone, first_name, last_name, extra
+                    FROM incoming ORDER BY target_key
+                    ON CONFLICT (task_id, target_key) DO NOTHING RETURNING 1)
+                SELECT count(*) FROM ins
+                """,
+                task_id,
+            )
+            report = ImportReport(
+                batch_id=batch_id, task_id=task_id, accepted=accepted,
+                duplicate=len(records) - accepted, invalid=len(invalid), errors=invalid[:100],
+            )
+            await conn.execute(
+                "UPDATE import_batches SET accepted=$2, duplicate=$3, invalid=$4, errors=$5 WHERE batch_id=$1",
+                batch_id, report.accepted, report.duplicate, report.invalid, report.errors,
+            )
+            return report
+
+    async def assign_unassigned(self, task_id: str, accounts: Sequence[str]) -> dict[str, int]:
+        """Spread the task's unassigned pending targets evenly over ``accounts``."""
+        if not accounts:
+            return {}
+        rows = await self._pool.fetch(
+            """
+            WITH acc AS (SELECT a, ord - 1 AS idx FROM unnest($2::text[]) WITH ORDINALITY AS x(a, ord)),
+            locked AS (SELECT id FROM targets WHERE task_id = $1 AND status = 'pending' AND account_id IS NULL
+                       FOR UPDATE SKIP LOCKED),
+            t AS (SELECT id, (row_number() OVER (ORDER BY id) - 1) % cardinality($2::text[]) AS idx FROM locked),
+            upd AS (UPDATE targets SET account_id = acc.a FROM t JOIN acc USING (idx)
+                    WHERE targets.id = t.id RETURNING targets.account_id)
+            SELECT account_id, count(*) AS n FROM upd GROUP BY account_id
+            """,
+            task_id, list(accounts),
+        )
+        return {r["account_id"]: r["n"] for r in rows}
+
+    async def accounts_with_work(self, task_id: str) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            "SELECT account_id, count(*) AS n FROM targets WHERE task_id = $1 AND status = 'pending'"
+            " AND account_id IS NOT NULL GROUP BY account_id",
+            task_id,
+        )
+        return {r["account_id"]: r["n"] for r in rows}
+
+    async def claim_next(self, account_id: str, kinds: Sequence[str]) -> ClaimedTarget | None:
+        """Claim this account's next target of an allowed kind: highest-priority running task first."""
+        row = await self._pool.fetchrow(
+            """
+            WITH next AS (
+                SELECT t.id FROM targets t JOIN tasks k ON k.id = t.task_id
+                WHERE t.account_id = $1 AND t.status = 'pending' AND k.status = 'running' AND k.kind = ANY($2::text[])
+                ORDER BY k.priority DESC, k.started_at, t.id
+                LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
+            UPDATE targets t SET status = 'in_flight', attempts = t.attempts + 1, claimed_at = now()
+            FROM next, tasks k
+            WHERE t.id = next.id AND k.id = t.task_id
+            RETURNING t.id, t.task_id, k.owner, t.account_id, t.attempts AS attempt, k.kind, k.platform,
+                      k.chat, k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name
+            """,
+            account_id, list(kinds),
+        )
+        return ClaimedTarget(**dict(row)) if row else None
+
+    async def project_result(self, event_id: str, result: InviteResultData, max_attempts: int) -> bool:
+        """Write one attempt's result; False when this event was already projected."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            logged = await conn.fetchval(
+                """
+                INSERT INTO execution_log (event_id, task_id, target_id, account_id, action, attempt,
+                    outcome, scope, raw_error, retry_after, claimed_at, finished_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                ON CONFLICT (event_id) DO NOTHING RETURNING true
+                """,
+                event_id, result.task_id, result.target_id, result.account_id, result.action.value,
+                result.attempt, result.outcome.value, result.reason_category.value, result.raw_error,
+                result.retry_after, result.claimed_at, result.finished_at,
+            )
+            if not logged:
+                return False
+            transient = SCOPE[result.outcome] is Scope.TRANSIENT
+            row = await conn.fetchrow(
+                "SELECT status, attempts, transient_failures FROM targets WHERE id = $1 FOR UPDATE",
+                result.target_id,
+            )
+            # Only the attempt that holds the claim may move the target.
+            if row is None or row["status"] != TargetStatus.IN_FLIGHT or row["attempts"] != result.attempt:
+                return True
+            failures = row["transient_failures"] + int(transient)
+            status = target_status_after(result.outcome, failures, max_attempts)
+            await conn.execute(
+                """
+                UPDATE targets SET status = $2, last_outcome = $3, transient_failures = $4,
+                    reason = CASE WHEN $2 = 'failed' THEN $3 ELSE reason END,
+                    finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5::timestamptz END
+                WHERE id = $1
+                """,
+                result.target_id, status.value, result.outcome.value, failures, result.finished_at,
+            )
+            return True
+
+    async def progress(self, task_id: str) -> TaskProgress:
+        rows = await self._pool.fetch(
+            "SELECT status, count(*) AS n FROM targets WHERE task_id = $1 GROUP BY status", task_id
+        )
+        return TaskProgress(by_status={TargetStatus(r["status"]): r["n"] for r in rows})
+
+    async def cancel_pending(self, task_id: str) -> int:
+        result = await self._pool.execute(
+            "UPDATE targets SET status = 'cancelled', finished_at = now() WHERE task_id = $1 AND status = 'pending'",
+            task_id,
+        )
+        return int(result.split()[-1])
+
+    async def stale_in_flight(self, older_than: datetime) -> list[ClaimedTarget]:
+        rows = await self._pool.fetch(
+            """
+            SELECT t.id, t.task_id, k.owner, t.account_id, t.attempts AS attempt, k.kind, k.platform, k.chat,
+                   k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name
+            FROM targets t JOIN tasks k ON k.id = t.task_id
+            WHERE t.status = 'in_flight' AND t.claimed_at < $1
+            """,
+            older_than,
+        )
+        return [ClaimedTarget(**dict(r)) for r in rows]
+
+    async def release_claim(self, target_id: int, attempt: int, status: TargetStatus) -> bool:
+        """Give up a claim that never reached the platform (or whose fate is unknown)."""
+        changed = await self._pool.fetchval(
+            "UPDATE targets SET status = $3 WHERE id = $1 AND attempts = $2 AND status = 'in_flight' RETURNING true",
+            target_id, attempt, status.value,
+        )
+        return bool(changed)
+
+    async def has_open(self, task_id: str) -> bool:
+        """Whether any target of the task is still waiting, in flight or unresolved."""
+        return bool(
+            await self._pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM targets WHERE task_id = $1"
+                " AND status IN ('pending', 'in_flight', 'unknown'))",
+                task_id,
+            )
+        )

@@ -1,0 +1,1 @@
+"""Pure domain: events, enums, rules. No I/O, no Faust, no asyncpg."""

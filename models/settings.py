@@ -1,0 +1,74 @@
+"""Service settings: every knob from environment variables prefixed ``INVITE_``.
+
+A URL left empty means "start the embedded default" for ``up``/``demo`` and
+"refuse to start" for ``worker`` (production mode).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .limits import DAY, HOUR, ActionKind, LimitPolicy, Window
+
+
+class Settings(BaseSettings):
+    """All configuration of one worker process."""
+
+    model_config = SettingsConfigDict(env_prefix="INVITE_", extra="ignore")
+
+    kafka_broker: str | None = Field(default=None, description="host:port[,host:port]; empty = embedded tansu")
+    database_url: str | None = Field(default=None, description="postgresql://...; empty = embedded PostgreSQL")
+    redis_url: str | None = Field(default=None, description="redis://...; empty = embedded redis-server")
+    integration_service_url: str | None = Field(default=None, description="empty = built-in sandbox")
+    integration_service_token: SecretStr | None = None
+
+    app_id: str = "invite-service"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8002
+    topic_prefix: str = "invite."
+    topic_partitions: int = Field(default=8, ge=1)
+    data_dir: Path = Path(".data")
+    log_level: str = "INFO"
+
+    jwt_secret: SecretStr = SecretStr("dev-only-change-me")
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
+    # Account limits (Telegram defaults, DESIGN.md). The demo loosens them.
+    invites_per_hour: int = Field(default=5, ge=0)
+    invites_per_day: int = Field(default=50, ge=0)
+    messages_per_day: int = Field(default=40, ge=0)
+    pause_min_seconds: float = Field(default=30.0, ge=0)
+    pause_max_seconds: float = Field(default=90.0, ge=0)
+    max_attempts: int = Field(default=3, ge=1)
+    # Longer than the Integration client can take in total (timeouts x retries),
+    # so a slow call is never mistaken for a lost one.
+    inflight_timeout_seconds: float = Field(default=120.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+
+    # Broker tuning. Faust hard-codes fetch_max_wait_ms=1500; lower keeps pause
+    # and cancel under a second per hop (DESIGN.md, "Faust facts").
+    consumer_fetch_max_wait_ms: int = Field(default=50, ge=0)
+    broker_session_timeout: float = 10.0
+    broker_heartbeat_interval: float = 1.0
+    broker_rebalance_timeout: float = 10.0
+    broker_commit_interval: float = 1.0
+
+    sandbox_latency_ms: int = Field(default=20, ge=0)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def limit_policy(self) -> LimitPolicy:
+        """The platform-wide policy; accounts and tasks refine it."""
+        return LimitPolicy.telegram_default().override(
+            windows={
+                ActionKind.INVITE: [Window(self.invites_per_hour, HOUR), Window(self.invites_per_day, DAY)],
+                ActionKind.MESSAGE: [Window(self.messages_per_day, DAY)],
+            },
+            pause_min=self.pause_min_seconds,
+            pause_max=self.pause_max_seconds,
+        )

@@ -1,0 +1,1 @@
+"""Faust wiring: the app, its topics, agents, tables, timers, web views and CLI."""

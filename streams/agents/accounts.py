@@ -1,0 +1,126 @@
+"""Account agent: the one scheduler of each account it owns.
+
+Consumes ``invite.account-work`` (keyed by account). Its tables hold each
+account's limit state and the action in flight; both are written only here,
+while processing that account's events, so the changelog follows the
+partition and a new owner recovers them before it sends (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import UTC, datetime
+
+import faust
+
+from models.events import (
+    AccountDue,
+    AccountStateChanged,
+    AccountStateData,
+    ActionCompleted,
+    Event,
+    TaskLifecycle,
+    TaskRefData,
+    WorkAssigned,
+)
+from models.limits import AccountLimitState, ActionKind, draw_pause, record_action
+from models.outcomes import SCOPE, Scope
+from models.scheduling import account_effect, kinds_allowed_now, next_action_at
+
+from ..consume import consume
+from ..publish import send_event
+from ..runtime import Runtime
+from ..scheduler import DueTimers
+from ..sender import Sender
+from ..topics import Topics, table_schema
+
+log = logging.getLogger(__name__)
+
+LIMITS_TABLE = "account-limits"
+INFLIGHT_TABLE = "account-inflight"
+
+
+def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
+    table_args = dict(partitions=rt.settings.topic_partitions, schema=table_schema())
+    limits = app.Table(LIMITS_TABLE, default=None, **table_args)
+    inflight = app.Table(INFLIGHT_TABLE, default=None, **table_args)
+    timers = DueTimers(topics.account_work)
+    sender = Sender(rt, topics)
+    rng = random.Random()
+    policy = rt.policy
+
+    def state_of(account_id: str) -> AccountLimitState:
+        raw = limits.get(account_id)
+        return AccountLimitState.model_validate(raw) if raw else AccountLimitState()
+
+    def save(account_id: str, state: AccountLimitState) -> None:
+        limits[account_id] = state.model_dump(mode="json")
+
+    def arm(account_id: str, owner: str, state: AccountLimitState, now: float) -> None:
+        at = next_action_at(policy, state, now)
+        if at is not None:
+            timers.arm(account_id, owner, at)
+
+    async def try_act(account_id: str, owner: str) -> None:
+        now = time.time()
+        flight = inflight.get(account_id)
+        if flight is not None:
+            if now - flight["claimed_at"] < rt.settings.inflight_timeout_seconds:
+                return  # one action at a time; its completion re-arms the account
+            # The attempt's worker died; the reconciler settles the target itself.
+            log.warning("account %s: dropping stale in-flight target %s", account_id, flight["target_id"])
+            inflight[account_id] = None
+        state = state_of(account_id)
+        allowed = kinds_allowed_now(policy, state, now)
+        if not allowed:
+            arm(account_id, owner, state, now)
+            return
+        claim = await rt.targets.claim_next(account_id, [k.value for k in allowed])
+        if claim is None:
+            return  # idle until work.assigned wakes it
+        state = record_action(policy, state, ActionKind(claim.kind), now, draw_pause(policy, rng))
+        save(account_id, state)
+        inflight[account_id] = {"target_id": claim.id, "task_id": claim.task_id, "claimed_at": now}
+        sender.start(claim, datetime.fromtimestamp(now, UTC))
+
+    async def completed(event: ActionCompleted) -> None:
+        data = event.data
+        now = time.time()
+        flight = inflight.get(data.account_id)
+        if flight is not None and flight["target_id"] == data.target_id:
+            inflight[data.account_id] = None
+        effect = account_effect(policy, state_of(data.account_id), data.outcome, data.retry_after, now)
+        save(data.account_id, effect.state)
+        if effect.event_type is not None:
+            await announce(event.user_id, data.account_id, effect.event_type, effect.until, data.outcome.value)
+        if SCOPE[data.outcome] is Scope.TASK_FATAL:
+            pause = TaskLifecycle(
+                type="task.paused", user_id=event.user_id,
+                data=TaskRefData(task_id=data.task_id, reason=f"task fatal: {data.outcome.value}"),
+            )
+            await send_event(topics.tasks, data.task_id, pause)
+        arm(data.account_id, event.user_id, effect.state, now)
+
+    async def announce(owner: str, account_id: str, kind: str, until: float | None, reason: str) -> None:
+        until_at = datetime.fromtimestamp(until, UTC) if until else None
+        event = AccountStateChanged(
+            type=kind, user_id=owner, data=AccountStateData(account_id=account_id, until=until_at, reason=reason)
+        )
+        await send_event(topics.accounts, account_id, event)
+        ttl = (until - time.time()) if until else 7 * 24 * 3600
+        await rt.mirror.publish(account_id, {"state": kind, "until": until, "reason": reason}, ttl)
+
+    async def handle(event: Event) -> None:
+        if isinstance(event, ActionCompleted):
+            await completed(event)
+        elif isinstance(event, (WorkAssigned, AccountDue)):
+            await try_act(event.data.account_id, event.user_id)
+
+    @app.agent(topics.account_work, name="account-agent")
+    async def account_agent(stream: faust.StreamT) -> None:
+        await consume(
+            stream, handle, topics.dead_letters,
+            accepted_types=frozenset({"work.assigned", "account.due", "action.completed"}),
+        )

@@ -1,0 +1,51 @@
+"""Results agent: statistics views, projection into PostgreSQL, task completion.
+
+Consumes ``invite.results`` (keyed by task). The PostgreSQL projection is
+idempotent by event id, and the statistics table only counts an event the
+projection applied for the first time, so re-delivery never double-counts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from models.events import Event, InviteResultEvent
+
+from ..consume import consume
+from ..planner import request_completion
+from ..runtime import Runtime
+from ..topics import Topics, table_schema
+
+log = logging.getLogger(__name__)
+
+STATS_TABLE = "task-stats"
+
+
+def register(app: faust.App, topics: Topics, rt: Runtime) -> faust.Table:
+    stats = app.Table(
+        STATS_TABLE, default=None, partitions=rt.settings.topic_partitions,
+        schema=table_schema(),
+    )
+
+    async def handle(event: Event) -> None:
+        assert isinstance(event, InviteResultEvent)
+        data = event.data
+        applied = await rt.targets.project_result(event.id, data, rt.settings.max_attempts)
+        if not applied:
+            return
+        counts = dict(stats.get(data.task_id) or {"attempts": 0, "outcomes": {}})
+        outcomes = dict(counts["outcomes"])
+        outcomes[data.outcome.value] = outcomes.get(data.outcome.value, 0) + 1
+        counts["outcomes"] = outcomes
+        counts["attempts"] += 1
+        counts["last_result_at"] = data.finished_at.isoformat()
+        stats[data.task_id] = counts  # assign back: the changelog only sees assignments
+        await request_completion(rt, topics, data.task_id, event.user_id)
+
+    @app.agent(topics.results, name="results-agent")
+    async def results_agent(stream: faust.StreamT) -> None:
+        await consume(stream, handle, topics.dead_letters, accepted_types=frozenset({"invite.result"}))
+
+    return stats

@@ -1,0 +1,168 @@
+"""``invite-service``: up, demo, worker, migrate, sandbox.
+
+``up`` and ``demo`` start the embedded default of every part whose URL is not
+configured and stop them on exit; ``worker`` is production mode and refuses
+to start anything embedded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+import faust
+
+from models.settings import Settings
+
+log = logging.getLogger("invite_service")
+
+_REQUIRED = {
+    "kafka_broker": "INVITE_KAFKA_BROKER",
+    "database_url": "INVITE_DATABASE_URL",
+    "redis_url": "INVITE_REDIS_URL",
+    "integration_service_url": "INVITE_INTEGRATION_SERVICE_URL",
+}
+
+
+def missing_parts(settings: Settings) -> list[str]:
+    return [env for field, env in _REQUIRED.items() if not getattr(settings, field)]
+
+
+def start_embedded(settings: Settings, stack: ExitStack) -> Settings:
+    """Start what is not configured; returns settings pointing at everything."""
+    from adapters.embedded import EmbeddedStack
+    from adapters.embedded.sandbox import start_sandbox
+
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedStack.for_missing(
+        data_dir, kafka_url=settings.kafka_broker, database_url=settings.database_url, redis_url=settings.redis_url
+    )
+    click.echo(f"starting embedded parts: {', '.join(embedded.parts) or 'none'} (data dir {data_dir})")
+    stack.callback(embedded.stop)
+    embedded.start()
+    resolved = {
+        "kafka_broker": settings.kafka_broker or embedded.services["kafka"].url,
+        "database_url": settings.database_url or embedded.services["postgres"].url,
+        "redis_url": settings.redis_url or embedded.services["redis"].url,
+    }
+    if not settings.integration_service_url:
+        sandbox = start_sandbox(data_dir, latency_ms=settings.sandbox_latency_ms)
+        stack.callback(sandbox.stop)
+        resolved["integration_service_url"] = sandbox.url
+        click.echo(f"sandbox Integration Service at {sandbox.url}")
+    return settings.model_copy(update=resolved)
+
+
+def run_worker(settings: Settings, extra_tasks: list | None = None) -> None:
+    """Run the Faust worker until SIGINT/SIGTERM."""
+    from .app import build_app
+
+    app, runtime = build_app(settings)
+    for make_task in extra_tasks or []:
+        app.task(make_task(app, settings))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = faust.Worker(app, runtime, loglevel=settings.log_level, loop=loop, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+
+
+@click.group()
+def main() -> None:
+    """Invite Service: invite and messaging campaigns over Kafka."""
+
+
+@main.command()
+def up() -> None:
+    """The service with whatever is configured, embedded defaults for the rest."""
+    settings = Settings()
+    with ExitStack() as stack:
+        _stop_on_sigterm()
+        run_worker(start_embedded(settings, stack))
+
+
+@main.command()
+@click.option("--targets", default=300, show_default=True, help="size of the demo audience")
+@click.option("--accounts", default=5, show_default=True, help="sandbox sender accounts")
+def demo(targets: int, accounts: int) -> None:
+    """Everything embedded plus a demo campaign, started at once."""
+    from .demo import demo_overrides, demo_task
+
+    settings = Settings().model_copy(update=demo_overrides())
+    with ExitStack() as stack:
+        _stop_on_sigterm()
+        resolved = start_embedded(settings, stack)
+        run_worker(resolved, [lambda app, s: demo_task(s, targets=targets, accounts=accounts)])
+
+
+@main.command()
+def worker() -> None:
+    """Production mode: every part must be configured; nothing embedded starts."""
+    settings = Settings()
+    missing = missing_parts(settings)
+    if missing:
+        raise click.ClickException(
+            "worker runs only against configured services; missing: "
+            + ", ".join(missing)
+            + " (use `invite-service up` for embedded defaults)"
+        )
+    _stop_on_sigterm()
+    run_worker(settings)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (embedded PostgreSQL when INVITE_DATABASE_URL is unset)."""
+    from adapters.embedded import EmbeddedStack
+    from adapters.postgres.migrate import migrate as apply
+
+    import asyncpg
+
+    settings = Settings()
+    with ExitStack() as stack:
+        url = settings.database_url
+        if not url:
+            embedded = EmbeddedStack(settings.data_dir.resolve(), ["postgres"])
+            stack.callback(embedded.stop)
+            url = embedded.start().services["postgres"].url
+
+        async def run() -> list[str]:
+            conn = await asyncpg.connect(url)
+            try:
+                return await apply(conn)
+            finally:
+                await conn.close()
+
+        applied = asyncio.run(run())
+        click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--latency-ms", default=20, show_default=True, type=int)
+def sandbox(host: str, port: int, latency_ms: int) -> None:  # noqa: D401
+    """Run the sandbox Integration Service (a simulated Telegram) on its own."""
+    from adapters.sandbox.config import SandboxConfig
+    from adapters.sandbox.server import run_sandbox
+
+    _stop_on_sigterm()
+    run_sandbox(host, port, SandboxConfig(latency_ms=latency_ms))
+
+
+def _stop_on_sigterm() -> None:
+    # SIGTERM takes the same path as Ctrl-C, so ExitStack stops what we started.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The worker's connections to the outside world, started before the app.
+
+One mode Service owns the PostgreSQL pool, Redis, the Integration Service
+client and the platform adapters; agents and views receive it instead of
+reaching for globals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import mode
+import redis.asyncio as redis
+
+from adapters.integration import IntegrationClient
+from adapters.kafka_admin import ensure_topics
+from adapters.platforms.base import PlatformAdapter
+from adapters.platforms.registry import get_adapter
+from adapters.postgres.migrate import migrate
+from adapters.postgres.pool import create_pool
+from adapters.postgres.targets import TargetStore
+from adapters.postgres.tasks import TaskStore
+from adapters.redis_mirror import AccountMirror
+from models.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Runtime(mode.Service):
+    """Connections shared by every agent, timer and view of one worker."""
+
+    def __init__(self, settings: Settings, topics_to_create: dict[str, int], **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self._topics_to_create = topics_to_create
+        self.policy = settings.limit_policy()
+
+    async def on_start(self) -> None:
+        s = self.settings
+        assert s.database_url and s.redis_url and s.kafka_broker and s.integration_service_url
+        await ensure_topics(s.kafka_broker, self._topics_to_create)
+        self.pool = await create_pool(s.database_url)
+        async with self.pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("applied migrations %s", applied)
+        self.tasks = TaskStore(self.pool)
+        self.targets = TargetStore(self.pool)
+        self.redis = redis.from_url(s.redis_url)
+        self.mirror = AccountMirror(self.redis)
+        token = s.integration_service_token.get_secret_value() if s.integration_service_token else None
+        self.integration = IntegrationClient(s.integration_service_url, token=token)
+        self._adapters: dict[str, PlatformAdapter] = {}
+
+    def adapter(self, platform: str) -> PlatformAdapter:
+        if platform not in self._adapters:
+            self._adapters[platform] = get_adapter(platform, client=self.integration)
+        return self._adapters[platform]
+
+    async def on_stop(self) -> None:
+        await self.integration.aclose()
+        await self.redis.aclose()
+        await self.pool.close()

@@ -1,0 +1,425 @@
+"""Tests of the account limit policy (models/limits.py).
+
+Examples pin the Telegram rules; hypothesis simulates a scheduler that acts
+exactly at ``next_allowed_at`` and checks the recorded history by brute force.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from models.limits import (
+    DAY,
+    HOUR,
+    AccountLimitState,
+    ActionKind,
+    LimitPolicy,
+    Window,
+    apply_cooldown,
+    apply_quarantine,
+    disable,
+    draw_pause,
+    next_allowed_at,
+    record_action,
+    remaining,
+)
+
+INVITE, MESSAGE = ActionKind.INVITE, ActionKind.MESSAGE
+T0 = 1_700_000_000.0  # realistic epoch magnitude: float rounding matters here
+
+
+def no_pause(policy: LimitPolicy) -> LimitPolicy:
+    return policy.override(pause_min=0.0, pause_max=0.0)
+
+
+def replay(policy: LimitPolicy, kind: ActionKind, offsets: list[float], pause: float = 0.0):
+    state = AccountLimitState()
+    for off in offsets:
+        state = record_action(policy, state, kind, T0 + off, pause)
+    return state
+
+
+# --- brute-force oracle, written from the definition, not from the closed form
+
+
+def in_window(x: float, t: float, seconds: float) -> bool:
+    """x in (t - seconds, t], evaluated the way models/limits.py documents."""
+    return x <= t and x + seconds > t
+
+
+def allowed(policy: LimitPolicy, state: AccountLimitState, kind: ActionKind, t: float) -> bool:
+    if state.disabled:
+        return False
+    times = state.recent.get(kind, [])
+    if state.last_action_at is not None and t < state.last_action_at + state.next_pause:
+        return False
+    if any(t < x for x in times):
+        return False
+    for until in (state.cooldown_until, state.quarantine_until):
+        if until is not None and t < until:
+            return False
+    return all(
+        sum(in_window(x, t, w.seconds) for x in times) < w.limit
+        for w in policy.windows.get(kind, [])
+    )
+
+
+def max_in_any_window(times: list[float], seconds: float) -> int:
+    """Most actions in any interval of length ``seconds`` (one ending at an action)."""
+    return max((sum(in_window(x, t, seconds) for x in times) for t in times), default=0)
+
+
+# --- examples
+
+HOURLY = no_pause(LimitPolicy.telegram_default().override(windows={INVITE: [Window(5, HOUR)]}))
+DAILY = no_pause(LimitPolicy.telegram_default().override(windows={INVITE: [Window(50, DAY)]}))
+TELEGRAM = no_pause(LimitPolicy.telegram_default())
+FIVE_AN_HOUR_FOR_TEN_HOURS = [h * HOUR + i * 100 for h in range(10) for i in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind", "offsets", "now", "expected"),
+    [
+        # 5/hour: the 6th invite within the hour waits until the 1st leaves.
+        (HOURLY, INVITE, [0, 60, 120, 180, 240], 300, HOUR),
+        (HOURLY, INVITE, [0, 60, 120, 180, 240], HOUR, HOUR),
+        (HOURLY, INVITE, [0, 60, 120, 180], 300, 300),
+        (HOURLY, INVITE, [0, 600, 1200, 1800, 2400, HOUR], HOUR + 1, 600 + HOUR),
+        # 50/day.
+        (DAILY, INVITE, [i * 60 for i in range(50)], 3000, DAY),
+        (DAILY, INVITE, [i * 60 for i in range(49)], 3000, 3000),
+        # Both invite windows: 5 an hour for 10 hours, then the day is full.
+        (TELEGRAM, INVITE, FIVE_AN_HOUR_FOR_TEN_HOURS, 10 * HOUR, DAY),
+        # 40 messages/day; invites are not counted against messages.
+        (TELEGRAM, MESSAGE, [i * 10 for i in range(40)], 500, DAY),
+        (TELEGRAM, MESSAGE, [i * 10 for i in range(39)], 500, 500),
+    ],
+)
+def test_window_examples(policy, kind, offsets, now, expected):
+    state = replay(policy, kind, offsets)
+    got = next_allowed_at(policy, state, kind, T0 + now)
+    assert got == T0 + expected
+    assert allowed(policy, state, kind, got)
+    assert got == T0 + now or not allowed(policy, state, kind, math.nextafter(got, -math.inf))
+
+
+def test_remaining_display():
+    state = replay(TELEGRAM, INVITE, [0, 60, 120])
+    assert remaining(TELEGRAM, state, INVITE, T0 + 200) == {Window(5, HOUR): 2, Window(50, DAY): 47}
+    later = remaining(TELEGRAM, state, INVITE, T0 + HOUR + 61)
+    assert later == {Window(5, HOUR): 4, Window(50, DAY): 47}
+    assert remaining(TELEGRAM, state, MESSAGE, T0 + 200) == {Window(40, DAY): 40}
+
+
+def test_pause_applies_across_kinds():
+    policy = LimitPolicy.telegram_default()
+    state = record_action(policy, AccountLimitState(), INVITE, T0, pause=45.0)
+    assert next_allowed_at(policy, state, INVITE, T0 + 10) == T0 + 45
+    assert next_allowed_at(policy, state, MESSAGE, T0 + 10) == T0 + 45
+    assert next_allowed_at(policy, state, MESSAGE, T0 + 100) == T0 + 100
+
+
+def test_late_action_does_not_move_pause_back():
+    policy = LimitPolicy.telegram_default()
+    state = record_action(policy, AccountLimitState(), INVITE, T0 + 100, pause=50.0)
+    state = record_action(policy, state, INVITE, T0, pause=30.0)
+    assert (state.last_action_at, state.next_pause) == (T0 + 100, 50.0)
+    assert state.recent[INVITE] == [T0, T0 + 100]
+
+
+def test_cooldown_adds_margin_and_never_shortens():
+    policy = LimitPolicy.telegram_default()  # +10 % + 5 s
+    state = apply_cooldown(AccountLimitState(), 100, T0, policy)
+    assert state.cooldown_until == pytest.approx(T0 + 115)
+    assert next_allowed_at(policy, state, INVITE, T0) == state.cooldown_until
+    shorter = apply_cooldown(state, 10, T0 + 1, policy)
+    assert shorter.cooldown_until == state.cooldown_until
+    assert next_allowed_at(policy, state, INVITE, T0 + 200) == T0 + 200
+
+
+def test_quarantine():
+    policy = LimitPolicy.telegram_default()
+    state = apply_quarantine(AccountLimitState(), T0, policy)
+    assert state.quarantine_until == T0 + DAY
+    assert next_allowed_at(policy, state, MESSAGE, T0 + 5) == T0 + DAY
+    assert apply_quarantine(state, T0 - 10, policy).quarantine_until == T0 + DAY
+    custom = policy.override(quarantine_seconds=HOUR)
+    assert apply_quarantine(AccountLimitState(), T0, custom).quarantine_until == T0 + HOUR
+
+
+def test_disabled_is_never():
+    policy = LimitPolicy.telegram_default()
+    state = disable(AccountLimitState(), "account_banned")
+    assert state.disabled and state.disabled_reason == "account_banned"
+    assert next_allowed_at(policy, state, INVITE, T0) is None
+    assert next_allowed_at(policy, state, MESSAGE, T0) is None
+
+
+def test_zero_limit_is_never():
+    policy = LimitPolicy.telegram_default().override(windows={MESSAGE: [Window(0, DAY)]})
+    assert next_allowed_at(policy, AccountLimitState(), MESSAGE, T0) is None
+    assert next_allowed_at(policy, AccountLimitState(), INVITE, T0) == T0
+
+
+def test_telegram_defaults():
+    p = LimitPolicy.telegram_default()
+    assert p.windows == {INVITE: [Window(5, HOUR), Window(50, DAY)], MESSAGE: [Window(40, DAY)]}
+    assert (p.pause_min, p.pause_max, p.quarantine_seconds) == (30, 90, DAY)
+    assert (p.flood_margin, p.flood_margin_ratio) == (5, 0.1)
+
+
+def test_override_merges_windows_per_kind_and_validates():
+    p = LimitPolicy.telegram_default()
+    o = p.override(windows={MESSAGE: [Window(100, DAY)]}, pause_min=10)
+    assert o.windows[INVITE] == p.windows[INVITE]
+    assert o.windows[MESSAGE] == [Window(100, DAY)]  # an account override may raise
+    assert (o.pause_min, o.pause_max) == (10, 90)
+    assert p.pause_min == 30  # the original is untouched
+    with pytest.raises(ValidationError):
+        p.override(pause_mni=10)  # typo
+    with pytest.raises(ValidationError):
+        p.override(pause_min=100)  # > pause_max
+    with pytest.raises(ValidationError):
+        p.override(windows={INVITE: [{"limit": -1, "seconds": 10}]})
+
+
+def effective_limit(policy: LimitPolicy, kind: ActionKind, seconds: float) -> int | None:
+    limits = [w.limit for w in policy.windows.get(kind, []) if w.seconds == seconds]
+    return min(limits) if limits else None
+
+
+@pytest.mark.parametrize(
+    ("task", "hourly", "daily", "extra"),
+    [
+        ({INVITE: [Window(2, HOUR)]}, 2, 50, None),  # lowers
+        ({INVITE: [Window(100, HOUR), Window(500, DAY)]}, 5, 50, None),  # cannot raise
+        ({INVITE: [Window(3, 600)]}, 5, 50, 3),  # new duration: an extra constraint
+        ({INVITE: [Window(0, HOUR)]}, 0, 50, None),  # a task may forbid invites
+    ],
+)
+def test_task_limits_only_lower(task, hourly, daily, extra):
+    account = LimitPolicy.telegram_default()
+    lowered = account.lowered_by(task)
+    assert effective_limit(lowered, INVITE, HOUR) == hourly
+    assert effective_limit(lowered, INVITE, DAY) == daily
+    assert effective_limit(lowered, INVITE, 600) == extra
+    assert lowered.windows[MESSAGE] == account.windows[MESSAGE]
+    assert set(account.windows[INVITE]) <= set(lowered.windows[INVITE])  # kept for history
+
+
+def test_task_lowering_applies_to_whole_account_history():
+    account = no_pause(LimitPolicy.telegram_default())
+    lowered = account.lowered_by({INVITE: [Window(2, HOUR)]})
+    state = replay(account, INVITE, [0, 60])  # two invites by another task
+    assert next_allowed_at(account, state, INVITE, T0 + 120) == T0 + 120
+    assert next_allowed_at(lowered, state, INVITE, T0 + 120) == T0 + HOUR
+
+
+def test_history_is_bounded_by_max_limit():
+    policy = no_pause(LimitPolicy.telegram_default())
+    state = AccountLimitState()
+    t = T0
+    for _ in range(300):
+        t = next_allowed_at(policy, state, INVITE, t)
+        state = record_action(policy, state, INVITE, t, 0.0)
+    assert len(state.recent[INVITE]) == 50
+    assert len(state.model_dump_json()) < 2000
+
+
+def test_history_never_shrinks_under_a_task_policy():
+    """A task policy with smaller limits must not drop what the account needs."""
+    account = no_pause(LimitPolicy.telegram_default())
+    weekly = account.lowered_by({INVITE: [Window(60, 7 * DAY)]})
+    state = replay(weekly, INVITE, [i * 2000 for i in range(60)])
+    assert len(state.recent[INVITE]) == 60
+    state = record_action(account, state, INVITE, T0 + 60 * 2000, 0.0)
+    assert len(state.recent[INVITE]) == 60  # account policy alone would keep 50
+
+
+def test_record_action_rejects_bad_input():
+    policy = LimitPolicy.telegram_default()
+    with pytest.raises(ValueError):
+        record_action(policy, AccountLimitState(), INVITE, T0, -1.0)
+    with pytest.raises(ValueError):
+        record_action(policy, AccountLimitState(), INVITE, math.nan, 1.0)
+
+
+def test_draw_pause_is_deterministic_and_in_range():
+    policy = LimitPolicy.telegram_default()
+    a = [draw_pause(policy, random.Random(7)) for _ in range(3)]
+    b = [draw_pause(policy, random.Random(7)) for _ in range(3)]
+    assert a == b
+    rng = random.Random(1)
+    assert all(30 <= draw_pause(policy, rng) <= 90 for _ in range(1000))
+    fixed = policy.override(pause_min=42, pause_max=42)
+    assert draw_pause(fixed, rng) == 42
+
+
+def test_state_json_round_trip_example():
+    policy = LimitPolicy.telegram_default()
+    state = record_action(policy, AccountLimitState(), MESSAGE, T0 + 0.1, 33.3)
+    state = apply_cooldown(apply_quarantine(state, T0, policy), 12.5, T0, policy)
+    state = disable(state, "session_revoked")
+    assert AccountLimitState.model_validate_json(state.model_dump_json()) == state
+    assert LimitPolicy.model_validate_json(policy.model_dump_json()) == policy
+
+
+# --- properties
+
+seconds_st = st.floats(min_value=0.5, max_value=20_000, allow_nan=False)
+windows_st = st.lists(st.builds(Window, st.integers(1, 6), seconds_st), max_size=3)
+
+
+@st.composite
+def policies(draw) -> LimitPolicy:
+    pause_min = draw(st.floats(0, 100))
+    return LimitPolicy(
+        windows={INVITE: draw(windows_st), MESSAGE: draw(windows_st)},
+        pause_min=pause_min,
+        pause_max=pause_min + draw(st.floats(0, 100)),
+        flood_margin=draw(st.floats(0, 10)),
+        flood_margin_ratio=draw(st.floats(0, 0.5)),
+        quarantine_seconds=draw(st.floats(0, DAY)),
+    )
+
+
+task_limits_st = st.dictionaries(
+    st.sampled_from(ActionKind),
+    st.lists(st.builds(Window, st.integers(1, 12), seconds_st), max_size=3),
+)
+advance_st = st.floats(0, 30_000, allow_nan=False)
+step_st = st.one_of(
+    st.tuples(st.just("act"), advance_st, st.sampled_from(ActionKind), st.booleans()),
+    st.tuples(st.just("flood"), advance_st, st.floats(0, 5_000)),
+    st.tuples(st.just("peer_flood"), advance_st),
+)
+
+
+@dataclass
+class Done:
+    kind: ActionKind
+    at: float
+    pause: float
+    by_task: bool
+
+
+@dataclass
+class Sim:
+    state: AccountLimitState = field(default_factory=AccountLimitState)
+    done: list[Done] = field(default_factory=list)
+    # (actions done before, blocked until): cooldowns and quarantines
+    blocked: list[tuple[int, float]] = field(default_factory=list)
+
+
+def simulate(account, lowered, steps, rng, start, record_with_decision_policy) -> Sim:
+    """A scheduler acting exactly at max(now, next_allowed_at), checking as it goes."""
+    sim, now = Sim(), start
+    for step in steps:
+        now += step[1]
+        if step[0] == "flood":
+            sim.state = apply_cooldown(sim.state, step[2], now, account)
+            sim.blocked.append((len(sim.done), sim.state.cooldown_until))
+        elif step[0] == "peer_flood":
+            sim.state = apply_quarantine(sim.state, now, account)
+            sim.blocked.append((len(sim.done), sim.state.quarantine_until))
+        else:
+            _, _, kind, by_task = step
+            policy = lowered if by_task else account
+            t = next_allowed_at(policy, sim.state, kind, now)
+            assert t is not None and t >= now
+            at = max(now, t)
+            # No livelock: asking again at that time gives that time, and it is allowed.
+            assert next_allowed_at(policy, sim.state, kind, at) == at
+            assert allowed(policy, sim.state, kind, at)
+            # Earliest: one tick before is refused (unless it is `now` itself).
+            if at > now:
+                assert not allowed(policy, sim.state, kind, math.nextafter(at, -math.inf))
+            pause = draw_pause(policy, rng)
+            record_policy = policy if record_with_decision_policy else account
+            sim.state = record_action(record_policy, sim.state, kind, at, pause)
+            sim.done.append(Done(kind, at, pause, by_task))
+            now = at
+    return sim
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    account=policies(),
+    task=task_limits_st,
+    steps=st.lists(step_st, max_size=60),
+    rng=st.randoms(use_true_random=False),
+    start=st.floats(T0, T0 + 1e7),
+    record_with_decision_policy=st.booleans(),
+)
+def test_scheduler_never_exceeds_any_window(
+    account, task, steps, rng, start, record_with_decision_policy
+):
+    lowered = account.lowered_by(task)
+    sim = simulate(account, lowered, steps, rng, start, record_with_decision_policy)
+
+    for kind in ActionKind:
+        times = [d.at for d in sim.done if d.kind == kind]
+        # The account's windows hold over the whole history, whatever tasks did.
+        for w in account.windows[kind]:
+            assert max_in_any_window(times, w.seconds) <= w.limit
+        # A task's own windows hold at each of its actions (history sized by it).
+        if record_with_decision_policy:
+            for w in lowered.windows[kind]:
+                for d in sim.done:
+                    if d.kind == kind and d.by_task:
+                        assert sum(in_window(x, d.at, w.seconds) for x in times) <= w.limit
+        # Bounded state.
+        assert len(sim.state.recent.get(kind, [])) <= max(
+            account.history_size(kind), lowered.history_size(kind)
+        )
+
+    for before, after in zip(sim.done, sim.done[1:]):
+        assert after.at >= before.at + before.pause  # the drawn pause held
+    for before_count, until in sim.blocked:
+        assert all(d.at >= until for d in sim.done[before_count:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    account=policies(),
+    task=task_limits_st,
+    steps=st.lists(step_st, max_size=40),
+    rng=st.randoms(use_true_random=False),
+    later=advance_st,
+)
+def test_task_limits_never_raise(account, task, steps, rng, later):
+    lowered = account.lowered_by(task)
+    sim = simulate(account, lowered, steps, rng, T0, record_with_decision_policy=True)
+    now = (sim.done[-1].at if sim.done else T0) + later
+    for kind in ActionKind:
+        # Every account window is still there, with a limit no higher.
+        for w in account.windows[kind]:
+            assert effective_limit(lowered, kind, w.seconds) <= w.limit
+        base = next_allowed_at(account, sim.state, kind, now)
+        low = next_allowed_at(lowered, sim.state, kind, now)
+        assert base is not None and low is not None and low >= base
+        rem_low = remaining(lowered, sim.state, kind, now)
+        for w, left in remaining(account, sim.state, kind, now).items():
+            assert rem_low[w] <= left
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    account=policies(),
+    steps=st.lists(step_st, max_size=30),
+    rng=st.randoms(use_true_random=False),
+    reason=st.none() | st.text(max_size=20),
+)
+def test_state_json_round_trip(account, steps, rng, reason):
+    state = simulate(account, account, steps, rng, T0, True).state
+    if reason is not None:
+        state = disable(state, reason)
+    assert AccountLimitState.model_validate_json(state.model_dump_json()) == state
+    assert LimitPolicy.model_validate_json(account.model_dump_json()) == account

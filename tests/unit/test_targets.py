@@ -1,0 +1,50 @@
+"""Target identity, normalization and the outcome -> target state rules."""
+
+import pytest
+
+from models.imports import validate_rows
+from models.outcomes import Outcome
+from models.progress import TaskProgress, target_status_after
+from models.targets import TargetStatus, normalize_username
+
+
+@pytest.mark.parametrize("raw", ["@Alice_99", "alice_99", "https://t.me/alice_99", "t.me/Alice_99/", " @alice_99 "])
+def test_username_forms_normalize_to_one(raw: str) -> None:
+    assert normalize_username(raw) == "alice_99"
+
+
+@pytest.mark.parametrize("raw", ["ab", "9lives", "has space", "x" * 40, "@"])
+def test_bad_usernames_are_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="invalid username"):
+        normalize_username(raw)
+
+
+def test_rows_are_validated_one_by_one_with_row_numbers() -> None:
+    accepted, problems = validate_rows([{"username": "good_one"}, {"username": "x"}, {}, {"user_id": 42}])
+    assert [t.key for t in accepted] == ["u:good_one", "id:42"]
+    assert [p["row"] for p in problems] == [2, 3]
+    assert "username" in problems[0]["reason"]
+    assert "needs one of" in problems[1]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "failures", "expected"),
+    [
+        (Outcome.INVITED, 0, TargetStatus.INVITED),
+        (Outcome.ALREADY_MEMBER, 0, TargetStatus.ALREADY_MEMBER),
+        (Outcome.PRIVACY_RESTRICTED, 0, TargetStatus.FAILED),
+        (Outcome.FLOOD_WAIT, 0, TargetStatus.PENDING),
+        (Outcome.PEER_FLOOD, 0, TargetStatus.PENDING),
+        (Outcome.CHAT_ADMIN_REQUIRED, 0, TargetStatus.PENDING),
+        (Outcome.TRANSIENT_ERROR, 1, TargetStatus.PENDING),
+        (Outcome.TRANSIENT_ERROR, 3, TargetStatus.FAILED),
+    ],
+)
+def test_target_state_after_outcome(outcome: Outcome, failures: int, expected: TargetStatus) -> None:
+    assert target_status_after(outcome, failures, max_attempts=3) is expected
+
+
+def test_progress_counts_open_and_done() -> None:
+    p = TaskProgress(by_status={TargetStatus.INVITED: 3, TargetStatus.PENDING: 1, TargetStatus.FAILED: 1})
+    assert (p.total, p.done, p.open, p.percent) == (5, 4, 1, 80.0)
+    assert TaskProgress(by_status={}).percent == 100.0
