@@ -207,3 +207,10 @@ class TargetStore:
                 task_id,
             )
         )
+
+    async def unassign_account(self, account_id: str) -> int:
+        """Hand an unhealthy account's waiting targets back to the planner."""
+        result = await self._pool.execute(
+            "UPDATE targets SET account_id = NULL WHERE account_id = $1 AND status = 'pending'", account_id
+        )
+        return int(result.split()[-1])

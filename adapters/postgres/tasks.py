@@ -83,3 +83,16 @@ class TaskStore:
             owner, status, limit,
         )
         return [dict(r) for r in rows]
+
+    async def set_account_health(self, account_id: str, state: str, *, only_from: str | None = None) -> list[str]:
+        """Mark the account in every task it serves; returns the ids of running/paused tasks touched."""
+        rows = await self._pool.fetch(
+            """
+            UPDATE task_accounts ta SET state = $2 FROM tasks k
+            WHERE ta.account_id = $1 AND k.id = ta.task_id AND k.status IN ('running', 'paused', 'draft')
+              AND ($3::text IS NULL OR ta.state = $3)
+            RETURNING ta.task_id
+            """,
+            account_id, state, only_from,
+        )
+        return [r["task_id"] for r in rows]

@@ -30,6 +30,7 @@ from models.outcomes import SCOPE, Scope
 from models.scheduling import account_effect, kinds_allowed_now, next_action_at
 
 from ..consume import consume
+from ..planner import plan
 from ..publish import send_event
 from ..runtime import Runtime
 from ..scheduler import DueTimers
@@ -37,6 +38,8 @@ from ..sender import Sender
 from ..topics import Topics, table_schema
 
 log = logging.getLogger(__name__)
+
+_UNHEALTHY = {"account.restricted": "restricted", "account.disabled": "disabled"}
 
 LIMITS_TABLE = "account-limits"
 INFLIGHT_TABLE = "account-inflight"
@@ -73,6 +76,11 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
             log.warning("account %s: dropping stale in-flight target %s", account_id, flight["target_id"])
             inflight[account_id] = None
         state = state_of(account_id)
+        if state.quarantine_until is not None and now >= state.quarantine_until:
+            state = state.model_copy(update={"quarantine_until": None})
+            save(account_id, state)
+            await rt.tasks.set_account_health(account_id, "active", only_from="restricted")
+            await announce(owner, account_id, "account.recovered", None, "quarantine over")
         allowed = kinds_allowed_now(policy, state, now)
         if not allowed:
             arm(account_id, owner, state, now)
@@ -95,6 +103,8 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         save(data.account_id, effect.state)
         if effect.event_type is not None:
             await announce(event.user_id, data.account_id, effect.event_type, effect.until, data.outcome.value)
+        if effect.event_type in _UNHEALTHY:
+            await hand_over_work(event.user_id, data.account_id, _UNHEALTHY[effect.event_type])
         if SCOPE[data.outcome] is Scope.TASK_FATAL:
             pause = TaskLifecycle(
                 type="task.paused", user_id=event.user_id,
@@ -102,6 +112,21 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
             )
             await send_event(topics.tasks, data.task_id, pause)
         arm(data.account_id, event.user_id, effect.state, now)
+
+    async def hand_over_work(owner: str, account_id: str, health: str) -> None:
+        """Give a restricted or dead account's targets to the tasks' healthy accounts."""
+        tasks = await rt.tasks.set_account_health(account_id, health)
+        moved = await rt.targets.unassign_account(account_id)
+        log.warning("account %s is %s; %d pending targets handed over", account_id, health, moved)
+        for task_id in tasks:
+            if await rt.tasks.accounts(task_id):
+                await plan(rt, topics, task_id, owner)
+            else:
+                pause = TaskLifecycle(
+                    type="task.paused", user_id=owner,
+                    data=TaskRefData(task_id=task_id, reason="no healthy account left"),
+                )
+                await send_event(topics.tasks, task_id, pause)
 
     async def announce(owner: str, account_id: str, kind: str, until: float | None, reason: str) -> None:
         until_at = datetime.fromtimestamp(until, UTC) if until else None
