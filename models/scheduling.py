@@ -6,6 +6,7 @@ attempt's outcome does to the account (DESIGN.md, outcome scopes).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from .limits import (
@@ -29,9 +30,14 @@ def kinds_allowed_now(policy: LimitPolicy, state: AccountLimitState, now: float)
     return allowed
 
 
-def next_action_at(policy: LimitPolicy, state: AccountLimitState, now: float) -> float | None:
-    """The earliest time any kind of action is allowed; None if never."""
-    times = [t for kind in ActionKind if (t := next_allowed_at(policy, state, kind, now)) is not None]
+def next_action_at(
+    policy: LimitPolicy, state: AccountLimitState, now: float, exclude: Collection[ActionKind] = ()
+) -> float | None:
+    """The earliest time any kind of action (not in ``exclude``) is allowed; None if never."""
+    times = [
+        t for kind in ActionKind
+        if kind not in exclude and (t := next_allowed_at(policy, state, kind, now)) is not None
+    ]
     return min(times) if times else None
 
 

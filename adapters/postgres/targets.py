@@ -154,14 +154,18 @@ class TargetStore:
                 return True
             failures = row["transient_failures"] + int(transient)
             status = target_status_after(result.outcome, failures, max_attempts)
+            # A restricted or dead account keeps nothing: the planner gives the
+            # target to a healthy account (whichever agent runs first).
+            release = SCOPE[result.outcome] in (Scope.ACCOUNT_RESTRICTED, Scope.ACCOUNT_DEAD)
             await conn.execute(
                 """
                 UPDATE targets SET status = $2, last_outcome = $3, transient_failures = $4,
                     reason = CASE WHEN $2 = 'failed' THEN $3 ELSE reason END,
-                    finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5::timestamptz END
+                    finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5::timestamptz END,
+                    account_id = CASE WHEN $6 THEN NULL ELSE account_id END
                 WHERE id = $1
                 """,
-                result.target_id, status.value, result.outcome.value, failures, result.finished_at,
+                result.target_id, status.value, result.outcome.value, failures, result.finished_at, release,
             )
             return True
 

@@ -91,7 +91,7 @@ running_pid() {
     pid="$(cat "$PIDFILE" 2>/dev/null || true)"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     alive "$pid" || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -F -- "$PROPS" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -F -- "$PROPS" >/dev/null || return 1
     printf '%s\n' "$pid"
 }
 
@@ -207,7 +207,8 @@ cmd_start() {
             rm -f "$PIDFILE"
             exit 1
         fi
-        if [[ -f "$SERVER_LOG" ]] && tail -c "+$((offset + 1))" "$SERVER_LOG" | grep -q -F "$READY_LINE" \
+        # (no grep -q: exiting early would SIGPIPE tail and fail the pipeline)
+        if [[ -f "$SERVER_LOG" ]] && tail -c "+$((offset + 1))" "$SERVER_LOG" | grep -F "$READY_LINE" >/dev/null \
             && port_open "$PORT"; then
             break
         fi

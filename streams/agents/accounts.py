@@ -87,7 +87,11 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
             return
         claim = await rt.targets.claim_next(account_id, [k.value for k in allowed])
         if claim is None:
-            return  # idle until work.assigned wakes it
+            # Nothing of the allowed kinds; work of a blocked kind may wait.
+            blocked_until = next_action_at(policy, state, now, exclude=allowed)
+            if blocked_until is not None:
+                timers.arm(account_id, owner, blocked_until)
+            return  # otherwise idle until work.assigned wakes it
         state = record_action(policy, state, ActionKind(claim.kind), now, draw_pause(policy, rng))
         save(account_id, state)
         inflight[account_id] = {"target_id": claim.id, "task_id": claim.task_id, "claimed_at": now}

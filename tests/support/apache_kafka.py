@@ -10,7 +10,7 @@ request on ``127.0.0.1:PORT``.
 The child is a :class:`adapters.embedded.process.ManagedProcess`, so it asks
 the kernel for ``PR_SET_PDEATHSIG``: the broker gets SIGTERM when the test
 process dies, even by SIGKILL. ``stop()`` sends SIGTERM (a clean shutdown takes
-about 2 s) and SIGKILLs after ``stop_timeout``.
+under 1 s) and SIGKILLs after ``stop_timeout``.
 
 Usage, e.g. in a session fixture::
 
@@ -26,7 +26,9 @@ changes) to fetch the jars.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -41,6 +43,7 @@ __all__ = [
     "ApacheKafka",
     "ApacheKafkaError",
     "ensure_kafka_jars",
+    "missing_tools",
     "start_apache_kafka",
 ]
 
@@ -87,6 +90,18 @@ class ApacheKafka(EmbeddedService):
         return f"ApacheKafka(bootstrap={self.bootstrap!r}, pid={self.pid}, data_dir={str(self.data_dir)!r})"
 
 
+def missing_tools() -> list[str]:
+    """What this machine lacks to run the broker: "java", and "mvn" while the
+    jars are not fetched yet. Empty when start_apache_kafka can work."""
+    missing = [] if shutil.which("java") else ["java"]
+    stamp = KAFKA_DIR / "lib" / ".pom.sha256"
+    pom_hash = hashlib.sha256((KAFKA_DIR / "pom.xml").read_bytes()).hexdigest()
+    jars_ok = stamp.exists() and stamp.read_text().strip() == pom_hash
+    if not jars_ok and not shutil.which("mvn"):
+        missing.append("mvn")
+    return missing
+
+
 def ensure_kafka_jars(timeout: float = _JARS_TIMEOUT) -> None:
     """Make sure deploy/kafka/lib/ holds the jars the pom pins (runs Maven if not)."""
     try:
@@ -120,7 +135,9 @@ def start_apache_kafka(
     Other kafka.sh variables in the environment (KAFKA_HEAP_OPTS,
     KAFKA_JVM_OPTS, JAVA) apply as well.
     """
-    perf_opts = jvm_performance_opts or os.environ.get("KAFKA_JVM_PERFORMANCE_OPTS") or TEST_JVM_PERFORMANCE_OPTS
+    perf_opts = (
+        jvm_performance_opts or os.environ.get("KAFKA_JVM_PERFORMANCE_OPTS") or TEST_JVM_PERFORMANCE_OPTS
+    )
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     ensure_kafka_jars()

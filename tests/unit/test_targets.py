@@ -48,3 +48,17 @@ def test_progress_counts_open_and_done() -> None:
     p = TaskProgress(by_status={TargetStatus.INVITED: 3, TargetStatus.PENDING: 1, TargetStatus.FAILED: 1})
     assert (p.total, p.done, p.open, p.percent) == (5, 4, 1, 80.0)
     assert TaskProgress(by_status={}).percent == 100.0
+
+
+def test_an_account_that_found_no_work_waits_for_its_blocked_kinds() -> None:
+    from models.limits import ActionKind, AccountLimitState, LimitPolicy, record_action
+    from models.scheduling import kinds_allowed_now, next_action_at
+
+    policy = LimitPolicy.telegram_default()
+    state = AccountLimitState()
+    for i in range(5):  # the hourly invite window is full; messages are still allowed
+        state = record_action(policy, state, ActionKind.INVITE, at=100.0 * i, pause=30.0)
+    now = 1000.0
+    allowed = kinds_allowed_now(policy, state, now)
+    assert allowed == [ActionKind.MESSAGE]
+    assert next_action_at(policy, state, now, exclude=allowed) == 3600.0  # when the 1st invite leaves the hour
