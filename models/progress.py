@@ -8,11 +8,22 @@ from .outcomes import SCOPE, Outcome, Scope
 from .targets import TERMINAL_TARGET_STATUSES, TargetStatus
 
 
-def target_status_after(outcome: Outcome, transient_failures: int, max_attempts: int) -> TargetStatus:
+def target_status_after(
+    outcome: Outcome, transient_failures: int, max_attempts: int, *, task_cancelled: bool = False
+) -> TargetStatus:
     """The target's state after an attempt ended with ``outcome``.
 
-    ``transient_failures`` counts this attempt too when it was transient.
+    ``transient_failures`` counts this attempt too when it was transient. A
+    target that would wait for another try is cancelled with its task (the
+    attempt was in flight when the task was cancelled).
     """
+    status = _after(outcome, transient_failures, max_attempts)
+    if task_cancelled and status is TargetStatus.PENDING:
+        return TargetStatus.CANCELLED
+    return status
+
+
+def _after(outcome: Outcome, transient_failures: int, max_attempts: int) -> TargetStatus:
     scope = SCOPE[outcome]
     if scope is Scope.SUCCESS:
         return TargetStatus.INVITED

@@ -17,6 +17,7 @@ from models.events import InviteResultData
 from models.outcomes import SCOPE, Scope
 from models.progress import TaskProgress, target_status_after
 from models.targets import ClaimedTarget, TargetIn, TargetStatus
+from models.tasks import TaskStatus
 
 _COPY_COLUMNS = ("target_key", "username", "user_id", "phone", "first_name", "last_name", "extra")
 
@@ -146,14 +147,17 @@ class TargetStore:
                 return False
             transient = SCOPE[result.outcome] is Scope.TRANSIENT
             row = await conn.fetchrow(
-                "SELECT status, attempts, transient_failures FROM targets WHERE id = $1 FOR UPDATE",
+                "SELECT t.status, t.attempts, t.transient_failures, k.status AS task_status"
+                " FROM targets t JOIN tasks k ON k.id = t.task_id WHERE t.id = $1 FOR UPDATE OF t",
                 result.target_id,
             )
             # Only the attempt that holds the claim may move the target.
             if row is None or row["status"] != TargetStatus.IN_FLIGHT or row["attempts"] != result.attempt:
                 return True
             failures = row["transient_failures"] + int(transient)
-            status = target_status_after(result.outcome, failures, max_attempts)
+            status = target_status_after(
+                result.outcome, failures, max_attempts, task_cancelled=row["task_status"] == TaskStatus.CANCELLED
+            )
             # A restricted or dead account keeps nothing: the planner gives the
             # target to a healthy account (whichever agent runs first).
             release = SCOPE[result.outcome] in (Scope.ACCOUNT_RESTRICTED, Scope.ACCOUNT_DEAD)

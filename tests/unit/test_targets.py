@@ -62,3 +62,8 @@ def test_an_account_that_found_no_work_waits_for_its_blocked_kinds() -> None:
     allowed = kinds_allowed_now(policy, state, now)
     assert allowed == [ActionKind.MESSAGE]
     assert next_action_at(policy, state, now, exclude=allowed) == 3600.0  # when the 1st invite leaves the hour
+
+
+def test_a_retryable_result_after_cancel_cancels_the_target() -> None:
+    assert target_status_after(Outcome.FLOOD_WAIT, 0, 3, task_cancelled=True) is TargetStatus.CANCELLED
+    assert target_status_after(Outcome.INVITED, 0, 3, task_cancelled=True) is TargetStatus.INVITED
