@@ -200,8 +200,16 @@ class TargetStore:
 
     async def release_claim(self, target_id: int, attempt: int, status: TargetStatus) -> bool:
         """Give up a claim that never reached the platform (or whose fate is unknown)."""
+        # A claim of a task cancelled meanwhile is cancelled, not queued again.
         changed = await self._pool.fetchval(
-            "UPDATE targets SET status = $3 WHERE id = $1 AND attempts = $2 AND status = 'in_flight' RETURNING true",
+            """
+            UPDATE targets t SET
+                status = CASE WHEN k.status = 'cancelled' THEN 'cancelled' ELSE $3 END,
+                finished_at = CASE WHEN k.status = 'cancelled' THEN now() ELSE t.finished_at END
+            FROM tasks k
+            WHERE t.id = $1 AND t.attempts = $2 AND t.status = 'in_flight' AND k.id = t.task_id
+            RETURNING true
+            """,
             target_id, attempt, status.value,
         )
         return bool(changed)

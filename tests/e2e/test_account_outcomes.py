@@ -16,17 +16,11 @@ import httpx
 import pytest
 import redis
 
-from tests.support.worker import Campaign, Worker, api, wait_for
+from tests.support.worker import Campaign, Worker, api, wait_for, token_for
 
 pytestmark = pytest.mark.e2e
 
 
-def token_for(owner: str) -> str:
-    import time
-
-    import jwt
-
-    return jwt.encode({"sub": owner, "exp": int(time.time()) + 3600}, "test-secret", algorithm="HS256")
 
 
 async def _fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:

@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.worker import FAST_LIMITS, Campaign, Worker, api, wait_for
+from tests.support.worker import FAST_LIMITS, Campaign, Worker, api, wait_for, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -22,10 +22,6 @@ TARGETS = 500
 ACCOUNTS = [f"acc-{i}" for i in range(1, 6)]
 
 
-def token_for(owner: str) -> str:
-    import jwt, time
-
-    return jwt.encode({"sub": owner, "exp": int(time.time()) + 3600}, "test-secret", algorithm="HS256")
 
 
 async def fetch(database_url: str, query: str) -> list[asyncpg.Record]:

@@ -52,7 +52,7 @@ class Campaign:
             INVITE_TOPIC_PARTITIONS="4",
             INVITE_WEB_PORT=str(web_port),
             INVITE_DATA_DIR=str(self.data_dir),
-            INVITE_JWT_SECRET="test-secret",
+            INVITE_JWT_SECRET=JWT_SECRET,
             INVITE_RECONCILE_INTERVAL_SECONDS="2",
             INVITE_BROKER_SESSION_TIMEOUT="3",
             INVITE_BROKER_HEARTBEAT_INTERVAL="0.5",
@@ -91,7 +91,8 @@ class Worker:
         raise TimeoutError(f"worker not ready in {timeout}s:\n{self.log_tail()}")
 
     def log_tail(self, n: int = 60) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
@@ -118,3 +119,13 @@ def wait_for(check: Any, timeout: float, every: float = 0.25, what: str = "condi
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+JWT_SECRET = "test-secret"  # the worker env's INVITE_JWT_SECRET
+
+
+def token_for(owner: str) -> str:
+    """A valid API token for ``owner``."""
+    import jwt
+
+    return jwt.encode({"sub": owner, "exp": int(time.time()) + 3600}, JWT_SECRET, algorithm="HS256")
