@@ -160,8 +160,15 @@ def sandbox(host: str, port: int, latency_ms: int) -> None:  # noqa: D401
 
 
 def _stop_on_sigterm() -> None:
-    # SIGTERM takes the same path as Ctrl-C, so ExitStack stops what we started.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    """SIGTERM takes the same path as Ctrl-C, so ExitStack stops what we started.
+
+    (Once the worker runs, faust's own handlers take over and return normally.)
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from models.events import (
     TaskLifecycle,
     TaskRefData,
 )
-from models.tasks import IllegalTransition, TaskCommand, TaskStatus, destination, transition
+from models.tasks import TERMINAL_STATUSES, IllegalTransition, TaskCommand, TaskStatus, destination, transition
 
 from ..publish import send_event
 from ..runtime import Runtime
@@ -140,6 +140,9 @@ def register(app: faust.App, topics: Topics, rt: Runtime, stats: faust.Table) ->
         @api_errors
         async def post(self, request: Request, task_id: str) -> Response:
             user, task = await owned_task(request, task_id)
+            if TaskStatus(task["status"]) in TERMINAL_STATUSES:
+                raise HttpError(409, "task_finished", f"task is {task['status']}; it takes no more targets",
+                                {"status": task["status"]})
             body: TargetsAddRequest = await parse_body(request, TargetsAddRequest)
             rows = body.targets
             batches = 0

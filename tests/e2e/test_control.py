@@ -208,6 +208,9 @@ def test_cancel_stops_sending_and_cancels_untouched_targets(campaign: Campaign) 
         final = stats_of(http, task_id)
         # A cancelled task cannot be started again; the refusal names its state.
         again = http.post(f"/api/v1/tasks/{task_id}/execute")
+        # ...and takes no more targets.
+        more = http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": [{"username": "late_comer"}]})
+        assert more.status_code == 409 and more.json()["error"]["details"] == {"status": "cancelled"}, more.text
         return task_id, cancelled_at, final, again
 
     task_id, cancelled_at, final, again = run_with_worker(campaign, body)
