@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel
 
 from .outcomes import SCOPE, Outcome, Scope
@@ -60,3 +62,16 @@ class TaskProgress(BaseModel):
     @property
     def percent(self) -> float:
         return 100.0 if self.total == 0 else round(100.0 * self.done / self.total, 2)
+
+
+class TaskCounts(BaseModel):
+    """A task's statistics view: attempts by outcome (a value of the task-stats table)."""
+
+    attempts: int = 0
+    outcomes: dict[str, int] = {}
+    last_result_at: str | None = None
+
+    def with_result(self, outcome: Outcome, finished_at: datetime) -> "TaskCounts":
+        outcomes = dict(self.outcomes)
+        outcomes[outcome.value] = outcomes.get(outcome.value, 0) + 1
+        return TaskCounts(attempts=self.attempts + 1, outcomes=outcomes, last_result_at=finished_at.isoformat())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -95,6 +96,7 @@ class ClaimedTarget(BaseModel):
     phone: str | None
     first_name: str | None
     last_name: str | None
+    claimed_at: datetime
 
     @property
     def idempotency_key(self) -> str:

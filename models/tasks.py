@@ -43,6 +43,16 @@ class TaskCommand(StrEnum):
     FAIL = "fail"
 
 
+# The event each operator command publishes on the tasks topic (FAIL has none yet).
+COMMAND_EVENTS: dict[TaskCommand, str] = {
+    TaskCommand.START: "task.started",
+    TaskCommand.PAUSE: "task.paused",
+    TaskCommand.RESUME: "task.resumed",
+    TaskCommand.CANCEL: "task.cancelled",
+    TaskCommand.COMPLETE: "task.completed",
+}
+EVENT_COMMANDS: dict[str, TaskCommand] = {event: command for command, event in COMMAND_EVENTS.items()}
+
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.CANCELLED, TaskStatus.FAILED})
 
 _TRANSITIONS: dict[tuple[TaskStatus, TaskCommand], TaskStatus] = {

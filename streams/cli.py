@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 
 import click
 import faust

@@ -37,7 +37,7 @@ async def settle_stale_claims(rt: Runtime, topics: Topics) -> int:
             # The platform never saw this attempt: safe to queue it again.
             await rt.targets.release_claim(claim.id, claim.attempt, TargetStatus.PENDING)
         else:
-            await report(rt, topics, claim, result, claimed_at=cutoff)
+            await report(rt, topics, claim, result, claimed_at=claim.claimed_at)
         settled += 1
     return settled
 

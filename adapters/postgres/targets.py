@@ -123,7 +123,7 @@ class TargetStore:
             FROM next, tasks k
             WHERE t.id = next.id AND k.id = t.task_id
             RETURNING t.id, t.task_id, k.owner, t.account_id, t.attempts AS attempt, k.kind, k.platform,
-                      k.chat, k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name
+                      k.chat, k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name, t.claimed_at
             """,
             account_id, list(kinds),
         )
@@ -190,7 +190,7 @@ class TargetStore:
         rows = await self._pool.fetch(
             """
             SELECT t.id, t.task_id, k.owner, t.account_id, t.attempts AS attempt, k.kind, k.platform, k.chat,
-                   k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name
+                   k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name, t.claimed_at
             FROM targets t JOIN tasks k ON k.id = t.task_id
             WHERE t.status = 'in_flight' AND t.claimed_at < $1
             """,

@@ -12,6 +12,7 @@ import logging
 import faust
 
 from models.events import Event, InviteResultEvent
+from models.progress import TaskCounts
 
 from ..consume import consume
 from ..planner import request_completion
@@ -35,13 +36,9 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> faust.Table:
         applied = await rt.targets.project_result(event.id, data, rt.settings.max_attempts)
         if not applied:
             return
-        counts = dict(stats.get(data.task_id) or {"attempts": 0, "outcomes": {}})
-        outcomes = dict(counts["outcomes"])
-        outcomes[data.outcome.value] = outcomes.get(data.outcome.value, 0) + 1
-        counts["outcomes"] = outcomes
-        counts["attempts"] += 1
-        counts["last_result_at"] = data.finished_at.isoformat()
-        stats[data.task_id] = counts  # assign back: the changelog only sees assignments
+        counts = TaskCounts.model_validate(stats.get(data.task_id) or {})
+        # Assign a new value: the changelog only sees assignments.
+        stats[data.task_id] = counts.with_result(data.outcome, data.finished_at).model_dump()
         await request_completion(rt, topics, data.task_id, event.user_id)
 
     @app.agent(topics.results, name="results-agent")

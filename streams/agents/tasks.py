@@ -11,7 +11,7 @@ import logging
 import faust
 
 from models.events import Event, TaskCreated, TaskLifecycle
-from models.tasks import TaskCommand, TaskStatus, destination, sources
+from models.tasks import EVENT_COMMANDS, TaskCommand, TaskStatus, destination, sources
 
 from ..consume import consume
 from ..planner import plan
@@ -20,13 +20,6 @@ from ..topics import Topics
 
 log = logging.getLogger(__name__)
 
-_COMMANDS = {
-    "task.started": TaskCommand.START,
-    "task.paused": TaskCommand.PAUSE,
-    "task.resumed": TaskCommand.RESUME,
-    "task.cancelled": TaskCommand.CANCEL,
-    "task.completed": TaskCommand.COMPLETE,
-}
 
 
 def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
@@ -43,7 +36,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         if event.type == "task.deleted":
             await rt.tasks.delete(task_id)
             return
-        command = _COMMANDS[event.type]
+        command = EVENT_COMMANDS[event.type]
         if command is TaskCommand.COMPLETE and await rt.targets.has_open(task_id):
             return  # a stale completion request: results are still coming
         new = destination(command)
@@ -51,13 +44,12 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         log.info("task %s: %s -> %s (%s)", task_id, task["status"], new.value, "applied" if changed else "no-op")
         if command is TaskCommand.CANCEL:
             await rt.targets.cancel_pending(task_id)
-        if new is TaskStatus.RUNNING:
-            # Also on a no-op: a re-delivered start must still wake the accounts.
-            current = await rt.tasks.get(task_id)
-            if current and current["status"] == TaskStatus.RUNNING:
-                await plan(rt, topics, task_id, event.user_id)
+        # Also on a no-op: a re-delivered start must still wake the accounts. Only
+        # this agent writes a task's status, so ``task`` is current when nothing changed.
+        if new is TaskStatus.RUNNING and (changed or task["status"] == TaskStatus.RUNNING):
+            await plan(rt, topics, task_id, event.user_id)
 
     @app.agent(topics.tasks, name="task-agent")
     async def task_agent(stream: faust.StreamT) -> None:
-        await consume(stream, handle, topics.dead_letters, accepted_types=frozenset({"task.created", *_COMMANDS, "task.deleted"}))
+        await consume(stream, handle, topics.dead_letters, accepted_types=frozenset({"task.created", *EVENT_COMMANDS, "task.deleted"}))
 

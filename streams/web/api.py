@@ -33,7 +33,8 @@ from models.events import (
     TaskLifecycle,
     TaskRefData,
 )
-from models.tasks import TERMINAL_STATUSES, IllegalTransition, TaskCommand, TaskStatus, destination, transition
+from models.progress import TaskCounts
+from models.tasks import COMMAND_EVENTS, TERMINAL_STATUSES, IllegalTransition, TaskCommand, TaskStatus, destination, transition
 
 from ..publish import send_event
 from ..runtime import Runtime
@@ -42,11 +43,11 @@ from .auth import Unauthorized, owner_from_header
 
 IMPORT_BATCH_ROWS = 1000
 
-_ACTIONS: dict[str, tuple[TaskCommand, str]] = {
-    "execute": (TaskCommand.START, "task.started"),
-    "pause": (TaskCommand.PAUSE, "task.paused"),
-    "resume": (TaskCommand.RESUME, "task.resumed"),
-    "cancel": (TaskCommand.CANCEL, "task.cancelled"),
+_ACTIONS: dict[str, TaskCommand] = {
+    "execute": TaskCommand.START,
+    "pause": TaskCommand.PAUSE,
+    "resume": TaskCommand.RESUME,
+    "cancel": TaskCommand.CANCEL,
 }
 
 
@@ -158,11 +159,11 @@ def register(app: faust.App, topics: Topics, rt: Runtime, stats: faust.Table) ->
         @api_errors
         async def get(self, request: Request, task_id: str) -> Response:
             _, task = await owned_task(request, task_id)
-            counts = stats.get(task_id) or {"attempts": 0, "outcomes": {}}
+            counts = TaskCounts.model_validate(stats.get(task_id) or {})
             progress = await rt.targets.progress(task_id)
             view = TaskStatsView(
-                task_id=task_id, status=task["status"], attempts=counts["attempts"],
-                outcomes=counts["outcomes"], last_result_at=counts.get("last_result_at"),
+                task_id=task_id, status=task["status"], attempts=counts.attempts,
+                outcomes=counts.outcomes, last_result_at=counts.last_result_at,
                 progress=ProgressView(
                     total=progress.total, done=progress.done, open=progress.open, percent=progress.percent,
                     by_status={s.value: n for s, n in progress.by_status.items()},
@@ -176,13 +177,13 @@ def register(app: faust.App, topics: Topics, rt: Runtime, stats: faust.Table) ->
         async def post(self, request: Request, task_id: str, action: str) -> Response:
             if action not in _ACTIONS:
                 raise HttpError(404, "not_found", f"no action {action!r}")
-            command, event_type = _ACTIONS[action]
+            command = _ACTIONS[action]
             user, task = await owned_task(request, task_id)
             try:
                 transition(TaskStatus(task["status"]), command)
             except IllegalTransition as exc:
                 raise HttpError(409, "illegal_transition", str(exc), {"status": task["status"]}) from None
-            event = TaskLifecycle(type=event_type, user_id=user, data=TaskRefData(task_id=task_id))
+            event = TaskLifecycle(type=COMMAND_EVENTS[command], user_id=user, data=TaskRefData(task_id=task_id))
             await send_event(topics.tasks, task_id, event)
             accepted = Accepted(task_id=task_id, status=destination(command).value, event_id=event.id)
             return self.json(accepted.model_dump(), status=202)

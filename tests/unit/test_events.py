@@ -66,3 +66,12 @@ def test_json_schema_covers_every_type() -> None:
     schema = json.dumps(event_json_schema())
     for name in ("task.created", "targets.imported", "invite.result", "work.assigned", "account.cooldown"):
         assert name in schema
+
+
+def test_every_task_command_event_is_a_valid_lifecycle_event() -> None:
+    from models.events import TaskLifecycle, TaskRefData
+    from models.tasks import COMMAND_EVENTS, EVENT_COMMANDS
+
+    for command, event_type in COMMAND_EVENTS.items():
+        assert TaskLifecycle(type=event_type, user_id="u", data=TaskRefData(task_id="t")).type == event_type
+        assert EVENT_COMMANDS[event_type] is command

@@ -67,3 +67,18 @@ def test_an_account_that_found_no_work_waits_for_its_blocked_kinds() -> None:
 def test_a_retryable_result_after_cancel_cancels_the_target() -> None:
     assert target_status_after(Outcome.FLOOD_WAIT, 0, 3, task_cancelled=True) is TargetStatus.CANCELLED
     assert target_status_after(Outcome.INVITED, 0, 3, task_cancelled=True) is TargetStatus.INVITED
+
+
+def test_task_counts_add_one_result_at_a_time_without_mutating() -> None:
+    from datetime import UTC, datetime
+
+    from models.progress import TaskCounts
+
+    empty = TaskCounts.model_validate({})
+    at = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    one = empty.with_result(Outcome.INVITED, at)
+    two = one.with_result(Outcome.PRIVACY_RESTRICTED, at)
+    assert (empty.attempts, empty.outcomes) == (0, {})
+    assert two.attempts == 2 and two.outcomes == {"invited": 1, "privacy_restricted": 1}
+    assert TaskCounts.model_validate(two.model_dump()) == two  # JSON-safe table value
+    assert two.last_result_at == at.isoformat()
