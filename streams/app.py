@@ -8,6 +8,7 @@ from models.settings import Settings
 
 from . import reconciler, transport
 from .agents import accounts, importer, results, tasks
+from .routing import Router
 from .runtime import Runtime
 from .topics import declare_topics, topic_partitions
 from .web import api
@@ -39,6 +40,7 @@ def build_app(settings: Settings) -> tuple[faust.App, Runtime]:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_in_thread=False,
+        Router=Router,
     )
     topics = declare_topics(app, settings)
     rt = Runtime(settings, topic_partitions(settings, TABLES))
