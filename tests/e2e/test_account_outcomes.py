@@ -8,7 +8,6 @@ The sandbox decides misbehaviour from account and chat names
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 
 import asyncpg
@@ -16,23 +15,17 @@ import httpx
 import pytest
 import redis
 
-from tests.support.worker import Campaign, Worker, api, wait_for, token_for
+from tests.support.worker import Campaign, Worker, api, wait_for, query, token_for
 
 pytestmark = pytest.mark.e2e
 
 
 
 
-async def _fetch(database_url: str, query: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
-def fetch(campaign: Campaign, query: str, *args: object) -> list[asyncpg.Record]:
-    return asyncio.run(_fetch(campaign.database_url, query, *args))
+def fetch(campaign: Campaign, sql: str, *args: object) -> list[asyncpg.Record]:
+    return query(campaign.database_url, sql, *args)
 
 
 def start_campaign(worker: Worker, accounts: list[str], n: int, chat: str = "@outcomes") -> tuple[httpx.Client, str]:

@@ -7,14 +7,12 @@ account kept its minimum pause between two actions.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, defaultdict
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.support.worker import FAST_LIMITS, Campaign, Worker, api, wait_for, token_for
+from tests.support.worker import FAST_LIMITS, Campaign, Worker, api, wait_for, query, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -24,12 +22,6 @@ ACCOUNTS = [f"acc-{i}" for i in range(1, 6)]
 
 
 
-async def fetch(database_url: str, query: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetch(query)
-    finally:
-        await conn.close()
 
 
 def test_campaign_runs_end_to_end(campaign: Campaign) -> None:
@@ -65,8 +57,8 @@ def test_campaign_runs_end_to_end(campaign: Campaign) -> None:
     progress = stats["progress"]
     assert progress == {**progress, "total": TARGETS, "done": TARGETS, "open": 0, "percent": 100.0}
 
-    targets = asyncio.run(fetch(campaign.database_url, f"SELECT * FROM targets WHERE task_id = '{task_id}'"))
-    log = asyncio.run(fetch(campaign.database_url, f"SELECT * FROM execution_log WHERE task_id = '{task_id}'"))
+    targets = query(campaign.database_url, f"SELECT * FROM targets WHERE task_id = '{task_id}'")
+    log = query(campaign.database_url, f"SELECT * FROM execution_log WHERE task_id = '{task_id}'")
     deliveries = httpx.get(f"{campaign.integration_url}/sandbox/deliveries").json()["deliveries"]
 
     # The statistics view agrees with PostgreSQL...

@@ -9,7 +9,6 @@ not against what the service says about itself.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from datetime import datetime
@@ -17,10 +16,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 import pytest
 
-from tests.support.worker import Campaign, Worker, api, wait_for, token_for
+from tests.support.worker import Campaign, Worker, api, wait_for, query, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -33,16 +31,10 @@ TERMINAL = {"invited", "already_member", "skipped", "failed", "cancelled"}
 
 
 
-async def _fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 def targets_of(campaign: Campaign, task_id: str) -> list[asyncpg.Record]:
-    return asyncio.run(_fetch(campaign.database_url, "SELECT * FROM targets WHERE task_id = $1", task_id))
+    return query(campaign.database_url, "SELECT * FROM targets WHERE task_id = $1", task_id)
 
 
 def deliveries(campaign: Campaign) -> list[dict[str, Any]]:

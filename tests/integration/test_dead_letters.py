@@ -10,7 +10,6 @@ completion on the same partitions.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -19,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-import jwt
 import pytest
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
@@ -38,7 +35,7 @@ from models.events import (
 )
 from models.outcomes import Outcome, Scope, Severity
 from models.tasks import TaskKind
-from tests.support.worker import Campaign, Worker, api, wait_for, token_for
+from tests.support.worker import Campaign, Worker, api, wait_for, query, token_for
 
 pytestmark = pytest.mark.broker
 
@@ -50,12 +47,6 @@ ACCOUNTS = ["dl-acc-1", "dl-acc-2", "dl-acc-3"]
 
 
 
-async def fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 @dataclass
@@ -315,9 +306,8 @@ def test_poison_goes_to_dead_letters_and_processing_goes_on(campaign: Campaign) 
     assert extra == [], f"unexpected dead letters: {[(m['topic'], m['reason'][:200]) for m in extra]}"
 
     # mallory's forged batch touched nothing of alice's.
-    rows = asyncio.run(fetch(campaign.database_url, "SELECT count(*) AS n FROM targets WHERE task_id = $1",
-                             alice_task))
+    rows = query(campaign.database_url, "SELECT count(*) AS n FROM targets WHERE task_id = $1", alice_task)
     assert rows[0]["n"] == 0
     # None of the poison created a task.
-    tasks = asyncio.run(fetch(campaign.database_url, "SELECT name, owner FROM tasks ORDER BY name"))
+    tasks = query(campaign.database_url, "SELECT name, owner FROM tasks ORDER BY name")
     assert sorted((t["name"], t["owner"]) for t in tasks) == [("after the poison", "alice"), ("alice's", "alice")]

@@ -129,3 +129,19 @@ def token_for(owner: str) -> str:
     import jwt
 
     return jwt.encode({"sub": owner, "exp": int(time.time()) + 3600}, JWT_SECRET, algorithm="HS256")
+
+
+def query(database_url: str, sql: str, *args: object) -> list[Any]:
+    """Rows of one query, from a test's synchronous code."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> list[Any]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
