@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support.worker import Campaign, Worker, api, wait_for, query, token_for
+from tests.support.worker import Campaign, Worker, api, wait_for, create_task, query, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -30,10 +30,7 @@ def fetch(campaign: Campaign, sql: str, *args: object) -> list[asyncpg.Record]:
 
 def start_campaign(worker: Worker, accounts: list[str], n: int, chat: str = "@outcomes") -> tuple[httpx.Client, str]:
     http = api(worker.base_url, token_for("bob"))
-    task_id = http.post("/api/v1/tasks", json={
-        "name": "outcomes", "chat": chat, "account_ids": accounts,
-    }).json()["task_id"]
-    wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}").status_code == 200, 30, what="task recorded")
+    task_id = create_task(http, "outcomes", accounts, chat=chat)
     http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": [{"username": f"target_{i:04d}"} for i in range(n)]})
     wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}/stats").json()["progress"]["total"] == n, 30, what="import")
     assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202

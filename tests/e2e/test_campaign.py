@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 import httpx
 import pytest
 
-from tests.support.worker import FAST_LIMITS, Campaign, Worker, api, wait_for, query, token_for
+from tests.support.worker import FAST_LIMITS, Campaign, Worker, api, wait_for, create_task, query, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +29,7 @@ def test_campaign_runs_end_to_end(campaign: Campaign) -> None:
     try:
         worker.wait_ready()
         http = api(worker.base_url, token_for("alice"))
-        created = http.post("/api/v1/tasks", json={
-            "name": "e2e", "kind": "invite", "chat": "@e2e_channel", "account_ids": ACCOUNTS,
-        })
-        assert created.status_code == 202, created.text
-        task_id = created.json()["task_id"]
-        wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}").status_code == 200, 30, what="task recorded")
+        task_id = create_task(http, "e2e", ACCOUNTS)
 
         audience = [{"username": f"person_{i:04d}"} for i in range(TARGETS)]
         audience += audience[:7]  # duplicates within the task are dropped

@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.worker import Campaign, Worker, api, wait_for, query, token_for
+from tests.support.worker import Campaign, Worker, api, wait_for, create_task, query, token_for
 
 pytestmark = pytest.mark.e2e
 
@@ -71,18 +71,8 @@ def log_tail(worker: Worker, n: int = 150) -> str:
     return "\n".join(worker.log_path.read_text(errors="replace").splitlines()[-n:])
 
 
-def create_task(http: httpx.Client, name: str) -> str:
-    created = http.post("/api/v1/tasks", json={
-        "name": name, "kind": "invite", "chat": f"@{name}_channel", "account_ids": ACCOUNTS,
-    })
-    assert created.status_code == 202, created.text
-    task_id = created.json()["task_id"]
-    wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}").status_code == 200, 60, what="task recorded")
-    return task_id
-
-
 def start_campaign(http: httpx.Client, name: str, n: int = TARGETS) -> str:
-    task_id = create_task(http, name)
+    task_id = create_task(http, name, ACCOUNTS)
     audience = [{"username": f"{name}_{i:04d}"} for i in range(n)]
     assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
     wait_for(lambda: (s := poll_stats(http, task_id)) and s["progress"]["total"] == n, 60, what="targets imported")
@@ -234,7 +224,7 @@ def test_cancel_stops_sending_and_cancels_untouched_targets(campaign: Campaign) 
 def test_illegal_transition_is_409_naming_the_state(campaign: Campaign) -> None:
     def body(worker: Worker) -> None:
         http = api(worker.base_url, token_for("alice"))
-        task_id = create_task(http, "drafty")
+        task_id = create_task(http, "drafty", ACCOUNTS)
         for action in ("pause", "resume"):
             response = http.post(f"/api/v1/tasks/{task_id}/{action}")
             assert response.status_code == 409, response.text
@@ -305,12 +295,7 @@ def test_cancel_while_an_attempt_is_in_flight_leaves_nothing_open(campaign: Camp
 
     def body(worker: Worker) -> tuple[str, dict[str, Any]]:
         http = api(worker.base_url, token_for("alice"))
-        created = http.post("/api/v1/tasks", json={
-            "name": "flooded", "kind": "invite", "chat": "@flooded_channel", "account_ids": ["flood_ctl-1"],
-        })
-        assert created.status_code == 202, created.text
-        task_id = created.json()["task_id"]
-        wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}").status_code == 200, 60, what="task recorded")
+        task_id = create_task(http, "flooded", ["flood_ctl-1"])
         audience = [{"username": f"slow_{i}"} for i in range(3)]
         assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
         wait_for(lambda: (s := poll_stats(http, task_id)) and s["progress"]["total"] == 3, 60, what="imported")

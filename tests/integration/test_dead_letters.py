@@ -35,7 +35,7 @@ from models.events import (
 )
 from models.outcomes import Outcome, Scope, Severity
 from models.tasks import TaskKind
-from tests.support.worker import Campaign, Worker, api, wait_for, query, token_for
+from tests.support.worker import Campaign, Worker, api, wait_for, create_task, query, token_for
 
 pytestmark = pytest.mark.broker
 
@@ -245,12 +245,7 @@ def test_poison_goes_to_dead_letters_and_processing_goes_on(campaign: Campaign) 
         alice = api(worker.base_url, token_for("alice"))
 
         # A task of alice's, for mallory's forged import.
-        created = alice.post("/api/v1/tasks", json={
-            "name": "alice's", "kind": "invite", "chat": "@alice_channel", "account_ids": ["alice-acc"],
-        })
-        assert created.status_code == 202, created.text
-        alice_task = created.json()["task_id"]
-        wait_for(lambda: alice.get(f"/api/v1/tasks/{alice_task}").status_code == 200, 60, what="alice's task")
+        alice_task = create_task(alice, "alice's", ["alice-acc"], chat="@alice_channel")
 
         partitions = topic_partition_count(bootstrap, topic_name("targets"))
         poison = poison_for(topic_name, partitions)

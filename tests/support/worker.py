@@ -145,3 +145,14 @@ def query(database_url: str, sql: str, *args: object) -> list[Any]:
             await conn.close()
 
     return asyncio.run(run())
+
+
+def create_task(http: httpx.Client, name: str, accounts: list[str], chat: str | None = None) -> str:
+    """Create an invite task through the API and wait until the task agent recorded it."""
+    created = http.post("/api/v1/tasks", json={
+        "name": name, "kind": "invite", "chat": chat or f"@{name}_channel", "account_ids": accounts,
+    })
+    assert created.status_code == 202, created.text
+    task_id: str = created.json()["task_id"]
+    wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}").status_code == 200, 60, what="task recorded")
+    return task_id
