@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     log_level: str = "INFO"
 
+    # Vault (optional): when vault_addr is set, secrets below are read from KV v2
+    # at startup through AppRole and override the plain settings.
+    vault_addr: str | None = Field(default=None, description="https://vault:8200; empty = no Vault")
+    vault_role_id: str | None = None
+    vault_secret_id: SecretStr | None = None
+    vault_mount: str = "secret"
+    vault_secret_path: str = "invite-service"
+    vault_timeout_seconds: float = Field(default=5.0, gt=0)
+
     jwt_secret: SecretStr = SecretStr("dev-only-change-me")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
