@@ -17,6 +17,7 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .limits import DAY, HOUR, ActionKind, Window
 from .outcomes import Outcome, Scope, Severity
 from .tasks import Priority, TaskKind
 
@@ -41,6 +42,17 @@ class TaskLimits(_Payload):
     invites_per_hour: int | None = Field(default=None, ge=1)
     invites_per_day: int | None = Field(default=None, ge=1)
     messages_per_day: int | None = Field(default=None, ge=1)
+
+    def windows(self) -> dict[ActionKind, list[Window]]:
+        """The windows these limits add to an account's policy (see ``LimitPolicy.lowered_by``)."""
+        windows: dict[ActionKind, list[Window]] = {}
+        if self.invites_per_hour is not None:
+            windows.setdefault(ActionKind.INVITE, []).append(Window(self.invites_per_hour, HOUR))
+        if self.invites_per_day is not None:
+            windows.setdefault(ActionKind.INVITE, []).append(Window(self.invites_per_day, DAY))
+        if self.messages_per_day is not None:
+            windows.setdefault(ActionKind.MESSAGE, []).append(Window(self.messages_per_day, DAY))
+        return windows
 
 
 class TaskCreatedData(_Payload):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -132,6 +132,10 @@ class LimitPolicy(BaseModel):
                 if not any(w.seconds == tw.seconds and w.limit <= tw.limit for w in merged):
                     merged.append(tw)
         return self.model_copy(update={"windows": windows})
+
+    def longest_window(self) -> float:
+        """Seconds of history any window of this policy looks back."""
+        return max((w.seconds for ws in self.windows.values() for w in ws), default=0.0)
 
     def history_size(self, kind: ActionKind) -> int:
         """How many recent timestamps of ``kind`` the windows need (max limit)."""
@@ -262,6 +266,33 @@ def remaining(
         w: max(0, w.limit - sum(1 for x in times if x <= now and x + w.seconds > now))
         for w in policy.windows.get(kind, [])
     }
+
+
+def merge_recorded(
+    policy: LimitPolicy,
+    state: AccountLimitState,
+    actions: Iterable[tuple[ActionKind, float]],
+    pause: float,
+) -> AccountLimitState:
+    """Fold in actions the durable claim record holds but ``state`` lacks.
+
+    After a crash the changelog may miss the last actions a worker took
+    (its table writes were still buffered), while the claims made before each
+    send are in PostgreSQL. Actions already in ``state`` (same kind, same
+    time) are skipped, so merging is idempotent. The pause drawn after a lost
+    action is unknown; the caller passes a conservative one (the policy's
+    maximum).
+    """
+    merged = state
+    for kind, at in sorted(actions, key=lambda action: action[1]):
+        if any(abs(x - at) < _SAME_ACTION for x in merged.recent.get(kind, [])):
+            continue
+        merged = record_action(policy, merged, kind, at, pause)
+    return merged
+
+
+# Claim times round-trip through PostgreSQL's microsecond timestamps.
+_SAME_ACTION = 1e-4
 
 
 def draw_pause(policy: LimitPolicy, rng: random.Random) -> float:

@@ -1,13 +1,15 @@
 """Pure scheduling decisions of an account's scheduler.
 
-Which kinds an account may do now, when it may act next, and what an
-attempt's outcome does to the account (DESIGN.md, outcome scopes).
+Which task an account serves next, which kinds it may do now, when it may act
+next, and what an attempt's outcome does to the account (DESIGN.md, outcome
+scopes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from .limits import (
     AccountLimitState,
@@ -17,6 +19,7 @@ from .limits import (
     apply_quarantine,
     disable,
     next_allowed_at,
+    Window,
 )
 from .outcomes import SCOPE, Outcome, Scope
 
@@ -39,6 +42,65 @@ def next_action_at(
         if kind not in exclude and (t := next_allowed_at(policy, state, kind, now)) is not None
     ]
     return min(times) if times else None
+
+
+@dataclass(frozen=True)
+class TaskWork:
+    """A running task that has targets waiting for this account."""
+
+    task_id: str
+    kind: ActionKind
+    priority: int
+    started_at: float
+    last_served_at: float | None = None
+    """When this account last acted for the task; None if never."""
+    limits: Mapping[ActionKind, Sequence[Window]] = field(default_factory=dict)
+    """The task's own limits, which can only lower the account's."""
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The task to serve now (with the policy that allowed it), or when to look again."""
+
+    work: TaskWork | None = None
+    policy: LimitPolicy | None = None
+    wake_at: float | None = None
+
+
+def serving_order(work: Sequence[TaskWork]) -> list[TaskWork]:
+    """Highest priority first; among equals, the task this account served least recently.
+
+    Round-robin by last service keeps two equal tasks sharing an account
+    alternating instead of the older one starving the newer.
+    """
+    return sorted(
+        work,
+        key=lambda w: (
+            -w.priority,
+            -math.inf if w.last_served_at is None else w.last_served_at,
+            w.started_at,
+            w.task_id,
+        ),
+    )
+
+
+def pick_task(policy: LimitPolicy, state: AccountLimitState, work: Sequence[TaskWork], now: float) -> Pick:
+    """The first task in :func:`serving_order` whose limits allow an action now.
+
+    A task whose own (lowered) limits are used up does not block a task of
+    lower priority. With nothing allowed now, ``wake_at`` is the earliest time
+    something will be (None: never, e.g. the account is disabled).
+    """
+    wake_at: float | None = None
+    for w in serving_order(work):
+        effective = policy.lowered_by(w.limits) if w.limits else policy
+        at = next_allowed_at(effective, state, w.kind, now)
+        if at is None:
+            continue
+        if at <= now:
+            return Pick(w, effective)
+        wake_at = at if wake_at is None else min(wake_at, at)
+    return Pick(wake_at=wake_at)
 
 
 @dataclass(frozen=True)

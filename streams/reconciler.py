@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import faust
 
-from models.targets import TargetStatus
+from models.limits import DAY
+from models.targets import ClaimedTarget, TargetStatus
 
 from .planner import plan
 from .runtime import Runtime
@@ -24,21 +25,32 @@ from .topics import Topics
 log = logging.getLogger(__name__)
 
 
+async def settle_claim(rt: Runtime, topics: Topics, claim: ClaimedTarget, release_unseen: bool) -> bool:
+    """Ask the platform what became of an attempt and report it; True if settled.
+
+    An attempt the platform never saw is queued again only with
+    ``release_unseen`` (the claim is older than any call can take), because a
+    live worker may still be making it.
+    """
+    try:
+        result = await rt.adapter(claim.platform).lookup(claim.idempotency_key)
+    except Exception as exc:  # cannot say now; try again next round
+        log.warning("lookup of target %s failed: %r", claim.id, exc)
+        return False
+    if result is not None:
+        await report(rt, topics, claim, result, claimed_at=claim.claimed_at)
+        return True
+    if release_unseen:
+        await rt.claims.release(claim.id, claim.attempt, TargetStatus.PENDING)
+        return True
+    return False
+
+
 async def settle_stale_claims(rt: Runtime, topics: Topics) -> int:
     cutoff = datetime.now(UTC) - timedelta(seconds=rt.settings.inflight_timeout_seconds)
     settled = 0
-    for claim in await rt.targets.stale_in_flight(cutoff):
-        try:
-            result = await rt.adapter(claim.platform).lookup(claim.idempotency_key)
-        except Exception as exc:  # cannot say now; try again next round
-            log.warning("lookup of target %s failed: %r", claim.id, exc)
-            continue
-        if result is None:
-            # The platform never saw this attempt: safe to queue it again.
-            await rt.targets.release_claim(claim.id, claim.attempt, TargetStatus.PENDING)
-        else:
-            await report(rt, topics, claim, result, claimed_at=claim.claimed_at)
-        settled += 1
+    for claim in await rt.claims.in_flight(claimed_before=cutoff):
+        settled += await settle_claim(rt, topics, claim, release_unseen=True)
     return settled
 
 
@@ -46,6 +58,8 @@ async def reconcile(rt: Runtime, topics: Topics) -> None:
     settled = await settle_stale_claims(rt, topics)
     if settled:
         log.info("reconciler settled %d stale in-flight targets", settled)
+    # Keep a day of slack beyond the longest window: recovery reads this record.
+    await rt.claims.forget_actions(datetime.now(UTC) - timedelta(seconds=rt.policy.longest_window() + DAY))
     for task_id, owner in await rt.tasks.running():
         await plan(rt, topics, task_id, owner)
 

@@ -16,6 +16,7 @@ from adapters.integration import IntegrationClient
 from adapters.kafka_admin import ensure_topics
 from adapters.platforms.base import PlatformAdapter
 from adapters.platforms.registry import get_adapter
+from adapters.postgres.claims import ClaimStore
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import create_pool
 from adapters.postgres.targets import TargetStore
@@ -46,6 +47,7 @@ class Runtime(mode.Service):
             log.info("applied migrations %s", applied)
         self.tasks = TaskStore(self.pool)
         self.targets = TargetStore(self.pool)
+        self.claims = ClaimStore(self.pool)
         self.redis = redis.from_url(s.redis_url)
         self.mirror = AccountMirror(self.redis)
         token = s.integration_service_token.get_secret_value() if s.integration_service_token else None

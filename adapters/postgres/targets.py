@@ -7,7 +7,6 @@ is a compare-and-set on the target's state, so re-delivered events are no-ops.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -16,7 +15,7 @@ from pydantic import BaseModel
 from models.events import InviteResultData
 from models.outcomes import SCOPE, Scope
 from models.progress import TaskProgress, target_status_after
-from models.targets import ClaimedTarget, TargetIn, TargetStatus
+from models.targets import TargetIn, TargetStatus
 from models.tasks import TaskStatus
 
 _COPY_COLUMNS = ("target_key", "username", "user_id", "phone", "first_name", "last_name", "extra")
@@ -110,25 +109,6 @@ class TargetStore:
         )
         return {r["account_id"]: r["n"] for r in rows}
 
-    async def claim_next(self, account_id: str, kinds: Sequence[str]) -> ClaimedTarget | None:
-        """Claim this account's next target of an allowed kind: highest-priority running task first."""
-        row = await self._pool.fetchrow(
-            """
-            WITH next AS (
-                SELECT t.id FROM targets t JOIN tasks k ON k.id = t.task_id
-                WHERE t.account_id = $1 AND t.status = 'pending' AND k.status = 'running' AND k.kind = ANY($2::text[])
-                ORDER BY k.priority DESC, k.started_at, t.id
-                LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
-            UPDATE targets t SET status = 'in_flight', attempts = t.attempts + 1, claimed_at = now()
-            FROM next, tasks k
-            WHERE t.id = next.id AND k.id = t.task_id
-            RETURNING t.id, t.task_id, k.owner, t.account_id, t.attempts AS attempt, k.kind, k.platform,
-                      k.chat, k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name, t.claimed_at
-            """,
-            account_id, list(kinds),
-        )
-        return ClaimedTarget(**dict(row)) if row else None
-
     async def project_result(self, event_id: str, result: InviteResultData, max_attempts: int) -> bool:
         """Write one attempt's result; False when this event was already projected."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -185,34 +165,6 @@ class TargetStore:
             task_id,
         )
         return int(result.split()[-1])
-
-    async def stale_in_flight(self, older_than: datetime) -> list[ClaimedTarget]:
-        rows = await self._pool.fetch(
-            """
-            SELECT t.id, t.task_id, k.owner, t.account_id, t.attempts AS attempt, k.kind, k.platform, k.chat,
-                   k.message_template, t.username, t.user_id, t.phone, t.first_name, t.last_name, t.claimed_at
-            FROM targets t JOIN tasks k ON k.id = t.task_id
-            WHERE t.status = 'in_flight' AND t.claimed_at < $1
-            """,
-            older_than,
-        )
-        return [ClaimedTarget(**dict(r)) for r in rows]
-
-    async def release_claim(self, target_id: int, attempt: int, status: TargetStatus) -> bool:
-        """Give up a claim that never reached the platform (or whose fate is unknown)."""
-        # A claim of a task cancelled meanwhile is cancelled, not queued again.
-        changed = await self._pool.fetchval(
-            """
-            UPDATE targets t SET
-                status = CASE WHEN k.status = 'cancelled' THEN 'cancelled' ELSE $3 END,
-                finished_at = CASE WHEN k.status = 'cancelled' THEN now() ELSE t.finished_at END
-            FROM tasks k
-            WHERE t.id = $1 AND t.attempts = $2 AND t.status = 'in_flight' AND k.id = t.task_id
-            RETURNING true
-            """,
-            target_id, attempt, status.value,
-        )
-        return bool(changed)
 
     async def has_open(self, task_id: str) -> bool:
         """Whether any target of the task is still waiting, in flight or unresolved."""

@@ -25,12 +25,13 @@ from models.events import (
     TaskRefData,
     WorkAssigned,
 )
-from models.limits import AccountLimitState, ActionKind, draw_pause, record_action
+from models.limits import AccountLimitState, draw_pause, merge_recorded, record_action
 from models.outcomes import SCOPE, Scope
-from models.scheduling import account_effect, kinds_allowed_now, next_action_at
+from models.scheduling import account_effect, next_action_at, pick_task
 
 from ..consume import consume
 from ..planner import plan
+from ..reconciler import settle_claim
 from ..publish import send_event
 from ..runtime import Runtime
 from ..scheduler import DueTimers
@@ -66,8 +67,41 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         if at is not None:
             timers.arm(account_id, owner, at)
 
+    # Accounts whose state this worker has made whole since it last got its
+    # partitions; any rebalance may bring back an account another worker used.
+    recovered: set[str] = set()
+
+    @app.on_partitions_revoked.connect
+    async def _forget_recovered(sender: object, revoked: object, **kwargs: object) -> None:
+        recovered.clear()
+
+    async def recover(account_id: str, now: float) -> AccountLimitState:
+        """Merge what PostgreSQL knows the account did into the changelog state.
+
+        A worker killed mid-campaign may have claimed (and sent) after its
+        last table write reached the changelog; its claims did reach
+        PostgreSQL, before each send. A claim still in flight blocks the
+        account until it is settled: the old owner may still be calling.
+        """
+        state = state_of(account_id)
+        since = datetime.fromtimestamp(now - policy.longest_window(), UTC)
+        merged = merge_recorded(policy, state, await rt.claims.recent_actions(account_id, since), policy.pause_max)
+        if merged != state:
+            save(account_id, merged)
+            log.warning("account %s: limit state completed from the claim record", account_id)
+        if inflight.get(account_id) is None:
+            for claim in await rt.claims.in_flight(account_id):
+                inflight[account_id] = {
+                    "target_id": claim.id, "task_id": claim.task_id, "claimed_at": claim.claimed_at.timestamp(),
+                }
+                await settle_claim(rt, topics, claim, release_unseen=False)
+        recovered.add(account_id)
+        return merged
+
     async def try_act(account_id: str, owner: str) -> None:
-        now = time.time()
+        # Microseconds: the claim record stores this very time (see merge_recorded).
+        now = round(time.time(), 6)
+        state = state_of(account_id) if account_id in recovered else await recover(account_id, now)
         flight = inflight.get(account_id)
         if flight is not None:
             if now - flight["claimed_at"] < rt.settings.inflight_timeout_seconds:
@@ -75,24 +109,26 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
             # The attempt's worker died; the reconciler settles the target itself.
             log.warning("account %s: dropping stale in-flight target %s", account_id, flight["target_id"])
             inflight[account_id] = None
-        state = state_of(account_id)
         if state.quarantine_until is not None and now >= state.quarantine_until:
             state = state.model_copy(update={"quarantine_until": None})
             save(account_id, state)
             await rt.tasks.set_account_health(account_id, "active", only_from="restricted")
             await announce(owner, account_id, "account.recovered", None, "quarantine over")
-        allowed = kinds_allowed_now(policy, state, now)
-        if not allowed:
-            arm(account_id, owner, state, now)
+        at = next_action_at(policy, state, now)
+        if at is None or at > now:
+            # Task limits only lower the account's: no need to ask PostgreSQL.
+            if at is not None:
+                timers.arm(account_id, owner, at)
             return
-        claim = await rt.targets.claim_next(account_id, [k.value for k in allowed])
-        if claim is None:
-            # Nothing of the allowed kinds; work of a blocked kind may wait.
-            blocked_until = next_action_at(policy, state, now, exclude=allowed)
-            if blocked_until is not None:
-                timers.arm(account_id, owner, blocked_until)
+        pick = pick_task(policy, state, await rt.claims.work_for(account_id), now)
+        if pick.work is None or pick.policy is None:
+            if pick.wake_at is not None:
+                timers.arm(account_id, owner, pick.wake_at)
             return  # otherwise idle until work.assigned wakes it
-        state = record_action(policy, state, ActionKind(claim.kind), now, draw_pause(policy, rng))
+        claim = await rt.claims.claim(account_id, pick.work.task_id, datetime.fromtimestamp(now, UTC))
+        if claim is None:
+            return  # the task stopped running meanwhile
+        state = record_action(pick.policy, state, pick.work.kind, now, draw_pause(pick.policy, rng))
         save(account_id, state)
         inflight[account_id] = {"target_id": claim.id, "task_id": claim.task_id, "claimed_at": now}
         sender.start(claim, datetime.fromtimestamp(now, UTC))

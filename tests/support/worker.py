@@ -121,7 +121,7 @@ def wait_for(check: Any, timeout: float, every: float = 0.25, what: str = "condi
         time.sleep(every)
 
 
-JWT_SECRET = "test-secret"  # the worker env's INVITE_JWT_SECRET
+JWT_SECRET = "test-secret-long-enough-for-hs256-keys"  # the worker env's INVITE_JWT_SECRET
 
 
 def token_for(owner: str) -> str:
@@ -147,10 +147,12 @@ def query(database_url: str, sql: str, *args: object) -> list[Any]:
     return asyncio.run(run())
 
 
-def create_task(http: httpx.Client, name: str, accounts: list[str], chat: str | None = None) -> str:
+def create_task(
+    http: httpx.Client, name: str, accounts: list[str], chat: str | None = None, **fields: Any
+) -> str:
     """Create an invite task through the API and wait until the task agent recorded it."""
     created = http.post("/api/v1/tasks", json={
-        "name": name, "kind": "invite", "chat": chat or f"@{name}_channel", "account_ids": accounts,
+        "name": name, "kind": "invite", "chat": chat or f"@{name}_channel", "account_ids": accounts, **fields,
     })
     assert created.status_code == 202, created.text
     task_id: str = created.json()["task_id"]

@@ -26,6 +26,7 @@ from models.limits import (
     apply_quarantine,
     disable,
     draw_pause,
+    merge_recorded,
     next_allowed_at,
     record_action,
     remaining,
@@ -423,3 +424,45 @@ def test_state_json_round_trip(account, steps, rng, reason):
         state = disable(state, reason)
     assert AccountLimitState.model_validate_json(state.model_dump_json()) == state
     assert LimitPolicy.model_validate_json(account.model_dump_json()) == account
+
+
+# --- recovery: merging the claim record into a changelog state
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    account=policies(),
+    times=st.lists(st.floats(0, 50_000), min_size=1, max_size=40),
+    kinds=st.lists(st.sampled_from(ActionKind), min_size=40, max_size=40),
+    kept=st.integers(0, 40),
+    now_after=st.floats(0, 10_000),
+)
+def test_merged_state_is_never_less_strict_than_the_full_history(account, times, kinds, kept, now_after):
+    """A state that lost its last actions, merged with the claim record, refuses what the full one refuses."""
+    actions = sorted(((kind, T0 + t) for kind, t in zip(kinds, times)), key=lambda a: a[1])
+    full = AccountLimitState()
+    lost = AccountLimitState()
+    for i, (kind, at) in enumerate(actions):
+        full = record_action(account, full, kind, at, account.pause_max)
+        if i < kept:  # the changelog only got the first `kept` writes
+            lost = record_action(account, lost, kind, at, account.pause_max)
+    merged = merge_recorded(account, lost, actions, account.pause_max)
+    assert merge_recorded(account, merged, actions, account.pause_max) == merged  # idempotent
+    now = actions[-1][1] + now_after
+    for kind in ActionKind:
+        assert next_allowed_at(account, merged, kind, now) == next_allowed_at(account, full, kind, now)
+
+
+def test_merge_skips_actions_the_state_already_has():
+    policy = LimitPolicy.telegram_default()
+    state = record_action(policy, AccountLimitState(), INVITE, T0, 45.0)
+    # the record's time went through PostgreSQL's microseconds
+    assert merge_recorded(policy, state, [(INVITE, T0 + 4e-7)], policy.pause_max) == state
+    merged = merge_recorded(policy, state, [(INVITE, T0 + 10)], policy.pause_max)
+    assert merged.recent[INVITE] == [T0, T0 + 10]
+    assert merged.last_action_at == T0 + 10 and merged.next_pause == policy.pause_max
+
+
+def test_longest_window():
+    assert LimitPolicy.telegram_default().longest_window() == DAY
+    assert no_pause(LimitPolicy.telegram_default()).override(windows={INVITE: [], MESSAGE: []}).longest_window() == 0
