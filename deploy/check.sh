@@ -174,7 +174,7 @@ fi
 step "prometheus: promtool"
 if [ -n "${have[promtool]:-}" ]; then
     if [ -f deploy/prometheus/alerts.yml ]; then
-        if promtool check rules deploy/prometheus/alerts.yml; then ok "alert rules"; else
+        if promtool check rules deploy/prometheus/alerts.yml && promtool test rules deploy/prometheus/alerts.test.yml; then ok "alert rules (checked and unit-tested)"; else
             fail "promtool rules" "deploy/prometheus/alerts.yml"
         fi
     else

@@ -7,6 +7,7 @@ A URL left empty means "start the embedded default" for ``up``/``demo`` and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,8 +44,23 @@ class Settings(BaseSettings):
     vault_timeout_seconds: float = Field(default=5.0, gt=0)
 
     jwt_secret: SecretStr = SecretStr("dev-only-change-me")
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_public_key: str | None = Field(default=None, description="PEM; required with RS256")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    jwt_leeway_seconds: float = Field(default=30.0, ge=0)
+
+    # Audience imports (files, API, parsing service).
+    import_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    import_max_rows: int = Field(default=1_000_000, gt=0)
+    phone_default_region: str = Field(default="RU", min_length=2, max_length=2)
+
+    log_format: Literal["json", "text"] = "text"
+
+    # Integration Service circuit breaker: after this many consecutive
+    # unavailable answers, sending pauses for the cool-off, then one probe.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=15.0, gt=0)
 
     # Account limits (Telegram defaults, DESIGN.md). The demo loosens them.
     invites_per_hour: int = Field(default=5, ge=0)

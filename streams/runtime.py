@@ -17,6 +17,7 @@ from adapters.kafka_admin import ensure_topics
 from adapters.platforms.base import PlatformAdapter
 from adapters.platforms.registry import get_adapter
 from adapters.postgres.claims import ClaimStore
+from adapters.postgres.imports import ImportStore
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import create_pool
 from adapters.postgres.targets import TargetStore
@@ -48,6 +49,7 @@ class Runtime(mode.Service):
         self.tasks = TaskStore(self.pool)
         self.targets = TargetStore(self.pool)
         self.claims = ClaimStore(self.pool)
+        self.imports = ImportStore(self.pool)
         self.redis = redis.from_url(s.redis_url)
         self.mirror = AccountMirror(self.redis)
         token = s.integration_service_token.get_secret_value() if s.integration_service_token else None

@@ -49,7 +49,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         if task["status"] in TERMINAL_STATUSES:
             raise Unprocessable(f"task {data.task_id} is {task['status']}; targets not accepted")
         accepted, problems = validate_rows(data.targets)
-        report = await rt.targets.import_batch(data.task_id, data.batch_id, accepted, problems)
+        report = await rt.imports.import_batch(data.task_id, data.batch_id, accepted, problems)
         if report is None:
             return  # already applied
         log.info(

@@ -7,19 +7,14 @@ to the token's owner: another user's task is a 404, never a 403.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import uuid4
 
 import faust
 from faust.web import Request, Response, View
-from pydantic import BaseModel, ValidationError
 
 from models.api import (
     Accepted,
-    ApiError,
-    ErrorBody,
     ProgressView,
     TargetsAddRequest,
     TaskCreateRequest,
@@ -39,7 +34,8 @@ from models.tasks import COMMAND_EVENTS, TERMINAL_STATUSES, IllegalTransition, T
 from ..publish import send_event
 from ..runtime import Runtime
 from ..topics import Topics
-from .auth import Unauthorized, owner_from_header
+from .auth import owner_from_header
+from .errors import HttpError, api_errors, parse_body
 
 IMPORT_BATCH_ROWS = 1000
 
@@ -49,43 +45,6 @@ _ACTIONS: dict[str, TaskCommand] = {
     "resume": TaskCommand.RESUME,
     "cancel": TaskCommand.CANCEL,
 }
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
-
-
-def error_response(view: View, status: int, code: str, message: str, details: Any = None) -> Response:
-    body = ErrorBody(error=ApiError(code=code, message=message, details=details))
-    return view.json(body.model_dump(mode="json"), status=status)
-
-
-def api_errors(fun: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
-    """Turn our exceptions into the one error format."""
-
-    @functools.wraps(fun)
-    async def wrapper(view: View, request: Request, **kwargs: Any) -> Response:
-        try:
-            return await fun(view, request, **kwargs)
-        except Unauthorized as exc:
-            return error_response(view, 401, "unauthorized", str(exc))
-        except HttpError as exc:
-            return error_response(view, exc.status, exc.code, exc.message, exc.details)
-
-    return wrapper
-
-
-async def parse_body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await request.read()
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]} for e in exc.errors()
-        ]
-        raise HttpError(422, "validation_error", "request body is invalid", details) from None
 
 
 def _task_json(task: dict[str, Any]) -> dict[str, Any]:
