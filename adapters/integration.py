@@ -14,6 +14,11 @@ Two kinds of "error" travel on this wire and must not be confused:
   5xx and 429 are retried here with exponential backoff and full jitter —
   safe for POSTs because every call carries an idempotency key. Other 4xx are
   caller mistakes and are raised at once as :class:`IntegrationHTTPError`.
+
+A circuit breaker (``models/circuit.py``) counts calls that stayed
+unavailable after their retries; while it is open every call fails at once
+with :class:`CircuitOpen` without touching the network, and the schedulers
+ask :attr:`IntegrationClient.breaker` before they claim a target.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -30,10 +36,13 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.circuit import Breaker, BreakerPolicy, after_failure, after_success
+
 __all__ = [
     "AccountInfo",
     "CallAnswer",
     "CallError",
+    "CircuitOpen",
     "IntegrationClient",
     "IntegrationError",
     "IntegrationHTTPError",
@@ -165,6 +174,14 @@ class IntegrationUnavailable(IntegrationError):
         self.cause = cause or (f"HTTP_{status_code}" if status_code else "UNAVAILABLE")
 
 
+class CircuitOpen(IntegrationUnavailable):
+    """The circuit is open: the call was not made (so it certainly did not land)."""
+
+    def __init__(self, until: float):
+        super().__init__("Integration Service circuit open", attempts=0, cause="CIRCUIT_OPEN")
+        self.until = until
+
+
 class IntegrationHTTPError(IntegrationError):
     """A non-retryable HTTP error (4xx other than 429): the request itself is wrong."""
 
@@ -223,6 +240,8 @@ class IntegrationClient:
         backoff_max: float = 5.0,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        breaker_policy: BreakerPolicy | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -231,6 +250,9 @@ class IntegrationClient:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.breaker = Breaker()
+        self._breaker_policy = breaker_policy or BreakerPolicy()
+        self._clock = clock
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
@@ -310,7 +332,31 @@ class IntegrationClient:
             delay = max(delay, min(retry_after, self.backoff_max))
         return delay
 
+    def open_until(self) -> float | None:
+        """When the open circuit lets calls through again; None while it is closed."""
+        return None if self.breaker.allows(self._clock()) else self.breaker.open_until
+
     async def _request(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+        if not self.breaker.allows(self._clock()):
+            raise CircuitOpen(self.breaker.open_until or 0.0)
+        try:
+            answer = await self._retrying(method, path, json)
+        except IntegrationUnavailable:
+            was_open = self.breaker.is_open(self._clock())
+            self.breaker = after_failure(self.breaker, self._clock(), self._breaker_policy)
+            if not was_open and self.breaker.is_open(self._clock()):
+                log.warning("Integration Service unavailable: circuit open for %.0f s",
+                            self._breaker_policy.reset_seconds)
+            raise
+        except IntegrationHTTPError:
+            self.breaker = after_success(self.breaker)  # it answered: it is up
+            raise
+        if self.breaker.failures:
+            log.info("Integration Service answers again: circuit closed")
+        self.breaker = after_success(self.breaker)
+        return answer
+
+    async def _retrying(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
         attempts = self.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1

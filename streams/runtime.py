@@ -23,6 +23,7 @@ from adapters.postgres.pool import create_pool
 from adapters.postgres.targets import TargetStore
 from adapters.postgres.tasks import TaskStore
 from adapters.redis_mirror import AccountMirror
+from models.circuit import BreakerPolicy
 from models.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,17 @@ class Runtime(mode.Service):
         self.redis = redis.from_url(s.redis_url)
         self.mirror = AccountMirror(self.redis)
         token = s.integration_service_token.get_secret_value() if s.integration_service_token else None
-        self.integration = IntegrationClient(s.integration_service_url, token=token)
+        self.integration = IntegrationClient(
+            s.integration_service_url, token=token,
+            breaker_policy=BreakerPolicy(
+                failure_threshold=s.breaker_failure_threshold, reset_seconds=s.breaker_reset_seconds
+            ),
+        )
         self._adapters: dict[str, PlatformAdapter] = {}
+
+    def sending_blocked_until(self) -> float | None:
+        """While the Integration Service's circuit is open: when to try again."""
+        return self.integration.open_until()
 
     def adapter(self, platform: str) -> PlatformAdapter:
         if platform not in self._adapters:

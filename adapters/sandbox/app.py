@@ -4,8 +4,11 @@
 (``adapters/integration-service.openapi.yaml``); a platform error is a
 completed call (HTTP 200, ``"status": "error"``), HTTP errors are the
 service's own. ``/sandbox/...`` is for tests and operators only: the record
-of deliveries, calls and violations, and a reset. The bearer token, when one
-is configured, guards ``/v1`` except ``/v1/health``.
+of deliveries, calls and violations, a reset, and an outage switch
+(``POST /sandbox/outage {"seconds", "mode"}``: every ``/v1`` request answers
+503, or has its connection dropped, until the time is up — the fault tests'
+"Integration Service down for a minute"). The bearer token, when one is
+configured, guards ``/v1`` except ``/v1/health``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from .engine import Reply, SandboxEngine, service_error
 __all__ = ["ENGINE", "create_app"]
 
 ENGINE = web.AppKey("engine", SandboxEngine)
+OUTAGE = web.AppKey("outage", dict)
+CLOCK = web.AppKey("clock", Callable)
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,6 +59,40 @@ def _auth_middleware(token: str | None) -> Any:
         return await handler(request)
 
     return auth
+
+
+def _outage_middleware(clock: Callable[[], float]) -> Any:
+    @web.middleware
+    async def outage(request: web.Request, handler: Handler) -> web.StreamResponse:
+        state = request.app[OUTAGE]
+        if request.path.startswith("/v1/") and clock() < state["until"]:
+            state["refused"] += 1
+            if state["mode"] == "drop" and request.transport is not None:
+                request.transport.close()  # the client sees the connection reset
+            return _json(503, service_error("SANDBOX_OUTAGE", "injected outage"))
+        return await handler(request)
+
+    return outage
+
+
+class OutageRequest(BaseModel):
+    seconds: float
+    mode: str = "503"
+
+
+async def start_outage(request: web.Request) -> web.Response:
+    body = await _body(request, OutageRequest)
+    if isinstance(body, web.Response):
+        return body
+    if body.mode not in ("503", "drop"):
+        return _json(422, service_error("VALIDATION_ERROR", "mode must be '503' or 'drop'"))
+    state = request.app[OUTAGE]
+    state.update(until=request.app[CLOCK]() + body.seconds, mode=body.mode)
+    return _json(200, {"status": "ok", "until": state["until"], "mode": body.mode})
+
+
+async def outage_state(request: web.Request) -> web.Response:
+    return _json(200, request.app[OUTAGE])
 
 
 @web.middleware
@@ -149,8 +188,10 @@ def create_app(config: SandboxConfig | None = None, *, clock: Callable[[], float
     """The sandbox as an aiohttp application; ``clock`` drives limits and timestamps."""
     config = config or SandboxConfig()
     token = config.token.get_secret_value() if config.token is not None else None
-    app = web.Application(middlewares=[_errors_as_json, _auth_middleware(token)])
+    app = web.Application(middlewares=[_errors_as_json, _outage_middleware(clock), _auth_middleware(token)])
     app[ENGINE] = SandboxEngine(config, clock)
+    app[OUTAGE] = {"until": 0.0, "mode": "503", "refused": 0}
+    app[CLOCK] = clock
 
     async def _close_engine(app: web.Application) -> None:
         await app[ENGINE].aclose()
@@ -167,4 +208,6 @@ def create_app(config: SandboxConfig | None = None, *, clock: Callable[[], float
     app.router.add_get("/sandbox/violations", violations)
     app.router.add_get("/sandbox/accounts", sandbox_accounts)
     app.router.add_post("/sandbox/reset", reset)
+    app.router.add_post("/sandbox/outage", start_outage)
+    app.router.add_get("/sandbox/outage", outage_state)
     return app

@@ -120,6 +120,12 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
             if at is not None:
                 timers.arm(account_id, owner, at)
             return
+        blocked_until = rt.sending_blocked_until()
+        if blocked_until is not None:
+            # The Integration Service is down: claim nothing, look again when
+            # the circuit lets a call through (targets stay pending, not burnt).
+            timers.arm(account_id, owner, blocked_until)
+            return
         pick = pick_task(policy, state, await rt.claims.work_for(account_id), now)
         if pick.work is None or pick.policy is None:
             if pick.wake_at is not None:
