@@ -43,15 +43,15 @@ class TaskLimits(_Payload):
     invites_per_day: int | None = Field(default=None, ge=1)
     messages_per_day: int | None = Field(default=None, ge=1)
 
-    def windows(self) -> dict[ActionKind, list[Window]]:
-        """The windows these limits add to an account's policy (see ``LimitPolicy.lowered_by``)."""
-        windows: dict[ActionKind, list[Window]] = {}
+    def windows_for(self, kind: ActionKind) -> list[Window]:
+        """The task's own windows for actions of ``kind`` (see ``models.scheduling.TaskWork.limits``)."""
+        if kind is ActionKind.MESSAGE:
+            return [] if self.messages_per_day is None else [Window(self.messages_per_day, DAY)]
+        windows = []
         if self.invites_per_hour is not None:
-            windows.setdefault(ActionKind.INVITE, []).append(Window(self.invites_per_hour, HOUR))
+            windows.append(Window(self.invites_per_hour, HOUR))
         if self.invites_per_day is not None:
-            windows.setdefault(ActionKind.INVITE, []).append(Window(self.invites_per_day, DAY))
-        if self.messages_per_day is not None:
-            windows.setdefault(ActionKind.MESSAGE, []).append(Window(self.messages_per_day, DAY))
+            windows.append(Window(self.invites_per_day, DAY))
         return windows
 
 

@@ -8,8 +8,9 @@ the drawn pause (or a ``random.Random``), so every function is deterministic
 and a state can be replayed from its events.
 
 Layering: platform default (:meth:`LimitPolicy.telegram_default`) ->
-per-account :meth:`LimitPolicy.override` -> per-task
-:meth:`LimitPolicy.lowered_by`, which can only make limits stricter.
+per-account :meth:`LimitPolicy.override`. A task's own limits count only the
+account's actions for that task and add to these (``models/scheduling.py``),
+so they can only lower what an account does for it.
 
 :class:`AccountLimitState` is a small JSON value meant for a Faust table: the
 timestamps of the last N actions per kind rather than a windowed table
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -105,33 +106,13 @@ class LimitPolicy(BaseModel):
         """Per-account override: a validated copy with ``changes`` applied.
 
         ``windows`` is merged per kind: ``override(windows={MESSAGE: [...]})``
-        replaces the message windows and keeps the invite windows. Unlike
-        ``lowered_by``, an override may raise limits (it is the account owner's
-        decision, not a task's).
+        replaces the message windows and keeps the invite windows. An override
+        may raise limits (it is the account owner's decision, not a task's).
         """
         data = self.model_dump()
         if "windows" in changes:
             data["windows"] = {**data["windows"], **changes.pop("windows")}
         return type(self).model_validate({**data, **changes})
-
-    def lowered_by(self, task_limits: Mapping[ActionKind, Sequence[Window]]) -> LimitPolicy:
-        """Per-task limits, which can only make this policy stricter.
-
-        Task windows are *added* as extra constraints: an action must satisfy
-        every window, so for one duration the effective limit is the min of the
-        account's and the task's, and a task can never raise a limit. The
-        account's own windows are kept as they are (not replaced by the lower
-        one) so that :func:`record_action` given this policy still keeps the
-        history the account's windows need. A task window that cannot lower
-        anything (same duration, limit not below an existing one) is dropped.
-        """
-        windows = {kind: list(ws) for kind, ws in self.windows.items()}
-        for kind, task_windows in task_limits.items():
-            merged = windows.setdefault(ActionKind(kind), [])
-            for tw in task_windows:
-                if not any(w.seconds == tw.seconds and w.limit <= tw.limit for w in merged):
-                    merged.append(tw)
-        return self.model_copy(update={"windows": windows})
 
     def longest_window(self) -> float:
         """Seconds of history any window of this policy looks back."""
@@ -204,9 +185,8 @@ def record_action(
     """A new state with one action of ``kind`` claimed at ``at``.
 
     ``pause`` is the pause drawn for after this action (:func:`draw_pause`).
-    Pass the policy the decision was made with (account or task-lowered): the
-    history kept is its largest limit, and it never shrinks below what it
-    already holds, so one task's policy cannot drop history another needs.
+    The history kept is the policy's largest limit, and it never shrinks below
+    what it already holds (a policy lowered later must not drop history).
     Not idempotent: de-duplicating re-delivered events is the caller's job.
     """
     if not (math.isfinite(at) and math.isfinite(pause) and pause >= 0):

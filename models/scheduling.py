@@ -1,15 +1,14 @@
 """Pure scheduling decisions of an account's scheduler.
 
-Which task an account serves next, which kinds it may do now, when it may act
-next, and what an attempt's outcome does to the account (DESIGN.md, outcome
-scopes).
+Which task an account serves next, when it may act next, and what an
+attempt's outcome does to the account (DESIGN.md, outcome scopes).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from .limits import (
     AccountLimitState,
@@ -22,15 +21,6 @@ from .limits import (
     Window,
 )
 from .outcomes import SCOPE, Outcome, Scope
-
-
-def kinds_allowed_now(policy: LimitPolicy, state: AccountLimitState, now: float) -> list[ActionKind]:
-    allowed = []
-    for kind in ActionKind:
-        at = next_allowed_at(policy, state, kind, now)
-        if at is not None and at <= now:
-            allowed.append(kind)
-    return allowed
 
 
 def next_action_at(
@@ -54,17 +44,30 @@ class TaskWork:
     started_at: float
     last_served_at: float | None = None
     """When this account last acted for the task; None if never."""
-    limits: Mapping[ActionKind, Sequence[Window]] = field(default_factory=dict)
-    """The task's own limits, which can only lower the account's."""
+    limits: Sequence[Window] = ()
+    """The task's own windows for this account: at most ``limit`` of this
+    account's actions *for this task* in any ``seconds``. They add to the
+    account's limits (which count all its actions), so they can only lower
+    what the account does for the task, never raise it."""
+    served: Sequence[float] = ()
+    """This account's recent action times for this task (for ``limits``)."""
 
 
 @dataclass(frozen=True)
 class Pick:
-    """The task to serve now (with the policy that allowed it), or when to look again."""
+    """The task to serve now, or when to look again."""
 
     work: TaskWork | None = None
-    policy: LimitPolicy | None = None
     wake_at: float | None = None
+
+
+def task_allows_at(work: TaskWork, now: float) -> float | None:
+    """The earliest time ``>= now`` the task's own windows allow this account to act for it."""
+    if not work.limits:
+        return now
+    policy = LimitPolicy(windows={work.kind: list(work.limits)}, pause_min=0.0, pause_max=0.0)
+    served = AccountLimitState(recent={work.kind: sorted(work.served)})
+    return next_allowed_at(policy, served, work.kind, now)
 
 
 def serving_order(work: Sequence[TaskWork]) -> list[TaskWork]:
@@ -85,20 +88,21 @@ def serving_order(work: Sequence[TaskWork]) -> list[TaskWork]:
 
 
 def pick_task(policy: LimitPolicy, state: AccountLimitState, work: Sequence[TaskWork], now: float) -> Pick:
-    """The first task in :func:`serving_order` whose limits allow an action now.
+    """The first task in :func:`serving_order` that the account's and the task's limits allow now.
 
-    A task whose own (lowered) limits are used up does not block a task of
-    lower priority. With nothing allowed now, ``wake_at`` is the earliest time
+    A task whose own limits are used up does not block a task of lower
+    priority. With nothing allowed now, ``wake_at`` is the earliest time
     something will be (None: never, e.g. the account is disabled).
     """
     wake_at: float | None = None
     for w in serving_order(work):
-        effective = policy.lowered_by(w.limits) if w.limits else policy
-        at = next_allowed_at(effective, state, w.kind, now)
-        if at is None:
+        account_at = next_allowed_at(policy, state, w.kind, now)
+        task_at = task_allows_at(w, now)
+        if account_at is None or task_at is None:
             continue
+        at = max(account_at, task_at)
         if at <= now:
-            return Pick(w, effective)
+            return Pick(w)
         wake_at = at if wake_at is None else min(wake_at, at)
     return Pick(wake_at=wake_at)
 

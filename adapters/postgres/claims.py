@@ -37,19 +37,25 @@ class ClaimStore:
             """
             SELECT k.id, k.kind, k.priority, k.limits, extract(epoch FROM k.started_at) AS started_at,
                    (SELECT extract(epoch FROM max(a.at)) FROM account_actions a
-                    WHERE a.account_id = $1 AND a.task_id = k.id) AS last_served_at
+                    WHERE a.account_id = $1 AND a.task_id = k.id) AS last_served_at,
+                   CASE WHEN k.limits IS NOT NULL THEN
+                       (SELECT array_agg(extract(epoch FROM a.at)::float8) FROM account_actions a
+                        WHERE a.account_id = $1 AND a.task_id = k.id AND a.at > now() - interval '1 day')
+                   END AS served
             FROM tasks k JOIN task_accounts ta ON ta.task_id = k.id AND ta.account_id = $1
             WHERE k.status = 'running' AND EXISTS (
                 SELECT 1 FROM targets t WHERE t.task_id = k.id AND t.account_id = $1 AND t.status = 'pending')
             """,
             account_id,
         )
+        # Task limits are per hour and per day (TaskLimits): a day of history covers them.
         return [
             TaskWork(
                 task_id=r["id"], kind=ActionKind(r["kind"]), priority=r["priority"],
                 started_at=float(r["started_at"] or 0.0),
                 last_served_at=None if r["last_served_at"] is None else float(r["last_served_at"]),
-                limits=TaskLimits.model_validate(r["limits"]).windows() if r["limits"] else {},
+                limits=TaskLimits.model_validate(r["limits"]).windows_for(ActionKind(r["kind"])) if r["limits"] else (),
+                served=tuple(r["served"] or ()),
             )
             for r in rows
         ]

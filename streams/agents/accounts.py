@@ -70,10 +70,17 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
     # Accounts whose state this worker has made whole since it last got its
     # partitions; any rebalance may bring back an account another worker used.
     recovered: set[str] = set()
+    # After a pick found nothing allowed yet: until when, for which tasks. The
+    # reconciler wakes every account with work every few seconds; this spares
+    # PostgreSQL those wake-ups while the account's window is full (measured
+    # by benchmarks/scheduler_efficiency.py). Only a task it did not know can
+    # make it look earlier. Memory only: a lost entry costs one query.
+    quiet: dict[str, tuple[float, frozenset[str]]] = {}
 
     @app.on_partitions_revoked.connect
     async def _forget_recovered(sender: object, revoked: object, **kwargs: object) -> None:
         recovered.clear()
+        quiet.clear()
 
     async def recover(account_id: str, now: float) -> AccountLimitState:
         """Merge what PostgreSQL knows the account did into the changelog state.
@@ -98,7 +105,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         recovered.add(account_id)
         return merged
 
-    async def try_act(account_id: str, owner: str) -> None:
+    async def try_act(account_id: str, owner: str, task_id: str | None = None) -> None:
         # Microseconds: the claim record stores this very time (see merge_recorded).
         now = round(time.time(), 6)
         state = state_of(account_id) if account_id in recovered else await recover(account_id, now)
@@ -126,15 +133,22 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
             # the circuit lets a call through (targets stay pending, not burnt).
             timers.arm(account_id, owner, blocked_until)
             return
-        pick = pick_task(policy, state, await rt.claims.work_for(account_id), now)
-        if pick.work is None or pick.policy is None:
+        quiet_until, known_tasks = quiet.get(account_id, (0.0, frozenset()))
+        if now < quiet_until and (task_id is None or task_id in known_tasks):
+            timers.arm(account_id, owner, quiet_until)  # in case an earlier timer took its place
+            return  # nothing of the tasks it has can go before then
+        work = await rt.claims.work_for(account_id)
+        pick = pick_task(policy, state, work, now)
+        if pick.work is None:
             if pick.wake_at is not None:
                 timers.arm(account_id, owner, pick.wake_at)
+                quiet[account_id] = (pick.wake_at, frozenset(w.task_id for w in work))
             return  # otherwise idle until work.assigned wakes it
+        quiet.pop(account_id, None)
         claim = await rt.claims.claim(account_id, pick.work.task_id, datetime.fromtimestamp(now, UTC))
         if claim is None:
             return  # the task stopped running meanwhile
-        state = record_action(pick.policy, state, pick.work.kind, now, draw_pause(pick.policy, rng))
+        state = record_action(policy, state, pick.work.kind, now, draw_pause(policy, rng))
         save(account_id, state)
         inflight[account_id] = {"target_id": claim.id, "task_id": claim.task_id, "claimed_at": now}
         sender.start(claim, datetime.fromtimestamp(now, UTC))
@@ -186,7 +200,9 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
     async def handle(event: Event) -> None:
         if isinstance(event, ActionCompleted):
             await completed(event)
-        elif isinstance(event, (WorkAssigned, AccountDue)):
+        elif isinstance(event, WorkAssigned):
+            await try_act(event.data.account_id, event.user_id, event.data.task_id)
+        elif isinstance(event, AccountDue):
             await try_act(event.data.account_id, event.user_id)
 
     @app.agent(topics.account_work, name="account-agent")

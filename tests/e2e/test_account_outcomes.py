@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from tests.support.worker import Campaign, Worker, api, wait_for, create_task, query, token_for
+from tests.support.worker import Campaign, Worker, api, create_task, fill_task, query, token_for, wait_for, wait_status
 
 pytestmark = pytest.mark.e2e
 
@@ -28,20 +28,12 @@ def fetch(campaign: Campaign, sql: str, *args: object) -> list[asyncpg.Record]:
     return query(campaign.database_url, sql, *args)
 
 
-def start_campaign(worker: Worker, accounts: list[str], n: int, chat: str = "@outcomes") -> tuple[httpx.Client, str]:
+def start_outcomes_campaign(worker: Worker, accounts: list[str], n: int, chat: str = "@outcomes") -> tuple[httpx.Client, str]:
     http = api(worker.base_url, token_for("bob"))
     task_id = create_task(http, "outcomes", accounts, chat=chat)
-    http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": [{"username": f"target_{i:04d}"} for i in range(n)]})
-    wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}/stats").json()["progress"]["total"] == n, 30, what="import")
+    fill_task(http, task_id, [{"username": f"target_{i:04d}"} for i in range(n)])
     assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
     return http, task_id
-
-
-def wait_status(http: httpx.Client, task_id: str, status: str, timeout: float = 120) -> dict:
-    return wait_for(
-        lambda: (s := http.get(f"/api/v1/tasks/{task_id}/stats").json())["status"] == status and s,
-        timeout, every=0.5, what=f"task {status}",
-    )
 
 
 def sandbox(campaign: Campaign, path: str) -> dict:
@@ -62,7 +54,7 @@ def worker(campaign: Campaign):
 
 
 def test_peer_flood_quarantines_the_account_and_hands_its_targets_over(campaign: Campaign, worker: Worker) -> None:
-    http, task_id = start_campaign(worker, ["healthy-1", "healthy-2", "peerflood_1"], 60)
+    http, task_id = start_outcomes_campaign(worker, ["healthy-1", "healthy-2", "peerflood_1"], 60)
     stats = wait_status(http, task_id, "completed")
 
     assert stats["progress"]["done"] == 60
@@ -77,7 +69,7 @@ def test_peer_flood_quarantines_the_account_and_hands_its_targets_over(campaign:
 
 
 def test_banned_account_is_disabled_and_its_targets_reassigned(campaign: Campaign, worker: Worker) -> None:
-    http, task_id = start_campaign(worker, ["healthy-1", "banned_1"], 40)
+    http, task_id = start_outcomes_campaign(worker, ["healthy-1", "banned_1"], 40)
     wait_status(http, task_id, "completed")
     calls = [c for c in sandbox(campaign, "/sandbox/calls")["calls"] if c["account_id"] == "banned_1"]
     assert len(calls) == 1
@@ -86,7 +78,7 @@ def test_banned_account_is_disabled_and_its_targets_reassigned(campaign: Campaig
 
 
 def test_task_pauses_when_no_healthy_account_is_left(campaign: Campaign, worker: Worker) -> None:
-    http, task_id = start_campaign(worker, ["banned_1", "banned_2"], 20)
+    http, task_id = start_outcomes_campaign(worker, ["banned_1", "banned_2"], 20)
     wait_status(http, task_id, "paused", timeout=60)
     task = http.get(f"/api/v1/tasks/{task_id}").json()
     assert task["status_reason"] == "no healthy account left"
@@ -95,7 +87,7 @@ def test_task_pauses_when_no_healthy_account_is_left(campaign: Campaign, worker:
 
 
 def test_task_fatal_error_pauses_the_task_with_the_reason(campaign: Campaign, worker: Worker) -> None:
-    http, task_id = start_campaign(worker, ["healthy-1", "healthy-2"], 20, chat="noadmin_chat")
+    http, task_id = start_outcomes_campaign(worker, ["healthy-1", "healthy-2"], 20, chat="noadmin_chat")
     wait_status(http, task_id, "paused", timeout=60)
     task = http.get(f"/api/v1/tasks/{task_id}").json()
     assert "chat_admin_required" in task["status_reason"]
@@ -104,7 +96,7 @@ def test_task_fatal_error_pauses_the_task_with_the_reason(campaign: Campaign, wo
 
 
 def test_flood_wait_cools_the_account_down_and_keeps_the_target(campaign: Campaign, worker: Worker) -> None:
-    http, task_id = start_campaign(worker, ["healthy-1", "flood_1"], 20)
+    http, task_id = start_outcomes_campaign(worker, ["healthy-1", "flood_1"], 20)
     # The healthy account finishes its half; flood_1 keeps answering FLOOD_WAIT.
     wait_for(lambda: fetch(campaign, "SELECT count(*) AS n FROM targets WHERE status <> 'pending'"
                                      " AND account_id = 'healthy-1'")[0]["n"] == 10, 60, what="healthy half")

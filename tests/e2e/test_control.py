@@ -18,7 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.worker import Campaign, Worker, api, wait_for, create_task, query, token_for
+from tests.support.worker import Campaign, Worker, api, create_task, poll_stats, query, token_for, wait_for, wait_status
+from tests.support.worker import start_campaign as support_start_campaign
 
 pytestmark = pytest.mark.e2e
 
@@ -57,37 +58,18 @@ def stats_of(http: httpx.Client, task_id: str) -> dict[str, Any]:
     return response.json()
 
 
-def poll_stats(http: httpx.Client, task_id: str) -> dict[str, Any] | None:
-    """Stats while waiting; None while a starting worker's table_route cannot place the key yet (503)."""
-    response = http.get(f"/api/v1/tasks/{task_id}/stats")
-    if response.status_code == 503:
-        return None
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def log_tail(worker: Worker, n: int = 150) -> str:
     """The worker's log, also after it stopped (Worker.log_tail needs the file open)."""
     return "\n".join(worker.log_path.read_text(errors="replace").splitlines()[-n:])
 
 
 def start_campaign(http: httpx.Client, name: str, n: int = TARGETS) -> str:
-    task_id = create_task(http, name, ACCOUNTS)
-    audience = [{"username": f"{name}_{i:04d}"} for i in range(n)]
-    assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
-    wait_for(lambda: (s := poll_stats(http, task_id)) and s["progress"]["total"] == n, 60, what="targets imported")
-    assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
-    return task_id
+    return support_start_campaign(http, name, ACCOUNTS, n)
 
 
 def wait_for_done(http: httpx.Client, task_id: str, at_least: int) -> dict[str, Any]:
     return wait_for(lambda: (s := poll_stats(http, task_id)) and s["progress"]["done"] >= at_least and s,
                     120, every=0.1, what=f"{at_least} targets done")
-
-
-def wait_for_status(http: httpx.Client, task_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
-    return wait_for(lambda: (s := poll_stats(http, task_id)) and s["status"] == status and s,
-                    timeout, every=0.25, what=f"task {status}")
 
 
 def wait_until_settled(http: httpx.Client, task_id: str) -> dict[str, Any]:
@@ -133,7 +115,7 @@ def test_pause_stops_every_account_at_once_and_resume_finishes(campaign: Campaig
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "paused"
 
-        wait_for_status(http, task_id, "paused")
+        wait_status(http, task_id, "paused")
         settled = wait_until_settled(http, task_id)
         # Progress stops: nothing moves while the task is paused (several reconciler rounds).
         time.sleep(5)
@@ -148,7 +130,7 @@ def test_pause_stops_every_account_at_once_and_resume_finishes(campaign: Campaig
 
         response = http.post(f"/api/v1/tasks/{task_id}/resume")
         assert response.status_code == 202, response.text
-        final = wait_for_status(http, task_id, "completed", timeout=300)
+        final = wait_status(http, task_id, "completed", timeout=300)
         return task_id, paused_at, {"deliveries": paused_deliveries, "calls": paused_calls, "stats": settled}, final
 
     task_id, paused_at, paused, final = run_with_worker(campaign, body)
@@ -184,7 +166,7 @@ def test_cancel_stops_sending_and_cancels_untouched_targets(campaign: Campaign) 
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "cancelled"
 
-        wait_for_status(http, task_id, "cancelled")
+        wait_status(http, task_id, "cancelled")
         wait_until_settled(http, task_id)
         time.sleep(5)  # several reconciler rounds: a cancelled task stays cancelled and silent
         final = stats_of(http, task_id)
@@ -259,7 +241,7 @@ def test_restart_with_a_backlog_finishes_without_duplicates(campaign: Campaign) 
         second = Worker(campaign, name="second")
         second.wait_ready(timeout=120)
         http = api(second.base_url, token_for("alice"))
-        final = wait_for_status(http, task_id, "completed", timeout=420)
+        final = wait_status(http, task_id, "completed", timeout=420)
     except BaseException:
         print("---- first worker ----\n" + log_tail(first, 150))
         if second is not None:
@@ -303,7 +285,7 @@ def test_cancel_while_an_attempt_is_in_flight_leaves_nothing_open(campaign: Camp
         wait_for(lambda: (s := poll_stats(http, task_id)) and s["progress"]["by_status"].get("in_flight") == 1,
                  60, every=0.05, what="the first attempt in flight")
         assert http.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 202
-        wait_for_status(http, task_id, "cancelled")
+        wait_status(http, task_id, "cancelled")
         wait_until_settled(http, task_id)
         time.sleep(3)
         return task_id, stats_of(http, task_id)

@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.support.worker import Campaign, Worker, api, create_task, query, token_for, wait_for
+from tests.support.worker import (
+    Campaign, Worker, api, create_task, fill_task, query, start_campaign, token_for, wait_for, wait_stats, wait_status,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -47,11 +49,6 @@ def owned_partitions(worker: Worker) -> dict[str, list[int]]:
     }
 
 
-def stats(http: httpx.Client, task_id: str) -> dict | None:
-    response = http.get(f"/api/v1/tasks/{task_id}/stats")
-    return response.json() if response.status_code == 200 else None  # 503 while a partition moves
-
-
 def test_kill_one_of_two_workers_mid_campaign(campaign: Campaign) -> None:
     campaign.extra_env.update(
         INVITE_PAUSE_MIN_SECONDS=str(PAUSE_MIN),
@@ -68,24 +65,15 @@ def test_kill_one_of_two_workers_mid_campaign(campaign: Campaign) -> None:
             90, every=0.5, what="both workers owning account partitions",
         )
         http = api(survivor.base_url, token_for("olga"))
-        task_id = create_task(http, "failover", ACCOUNTS)
-        audience = [{"username": f"fo_{i:04d}"} for i in range(TARGETS)]
-        assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
-        wait_for(lambda: (s := stats(http, task_id)) and s["progress"]["total"] == TARGETS, 60, what="import")
-        assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
-
-        wait_for(lambda: (s := stats(http, task_id)) and s["progress"]["done"] >= TARGETS // 4, 120,
-                 what="a quarter of the campaign")
+        task_id = start_campaign(http, "failover", ACCOUNTS, TARGETS)
+        wait_stats(http, task_id, lambda s: s["progress"]["done"] >= TARGETS // 4, what="a quarter of the campaign")
         killed_at = time.time()
         victim.stop(signal.SIGKILL)
         wait_for(lambda: list(owned_partitions(survivor)) == [survivor.base_url], 120, every=0.2,
                  what="the survivor owning every partition")
         rebalanced = time.time() - killed_at
 
-        final = wait_for(
-            lambda: (s := stats(http, task_id)) and s["status"] == "completed" and s, 240, every=1,
-            what="completion after the kill",
-        )
+        final = wait_status(http, task_id, "completed", 240)
     except BaseException:
         print(survivor.log_tail(150))
         raise
@@ -126,9 +114,7 @@ def test_new_owner_counts_actions_only_postgresql_knows(campaign: Campaign) -> N
         worker.wait_ready()
         http = api(worker.base_url, token_for("olga"))
         task_id = create_task(http, "recovery", ["lost-1", "fresh-1"])
-        audience = [{"username": f"rec_{i:02d}"} for i in range(10)]
-        assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
-        wait_for(lambda: (s := stats(http, task_id)) and s["progress"]["total"] == 10, 60, what="import")
+        fill_task(http, task_id, [{"username": f"rec_{i:02d}"} for i in range(10)])
         # What a worker killed right after its claims leaves behind: the claims'
         # action records in PostgreSQL, nothing in the changelog.
         earlier = datetime.now(UTC) - timedelta(hours=1)

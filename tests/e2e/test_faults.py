@@ -16,7 +16,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.support.worker import Campaign, Worker, api, create_task, query, token_for, wait_for
+from tests.support.worker import Campaign, Worker, api, query, start_campaign, token_for, wait_for, wait_stats, wait_status
 
 pytestmark = pytest.mark.e2e
 
@@ -25,20 +25,10 @@ TARGETS = 160
 OUTAGE_SECONDS = 15
 
 
-def stats(http: httpx.Client, task_id: str) -> dict | None:
-    response = http.get(f"/api/v1/tasks/{task_id}/stats")
-    return response.json() if response.status_code == 200 else None
-
-
-def start_campaign(worker: Worker, name: str) -> tuple[httpx.Client, str]:
+def start_paced_campaign(worker: Worker, name: str) -> tuple[httpx.Client, str]:
     http = api(worker.base_url, token_for("fay"))
-    task_id = create_task(http, name, ACCOUNTS)
-    audience = [{"username": f"{name}_{i:04d}"} for i in range(TARGETS)]
-    assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
-    wait_for(lambda: (s := stats(http, task_id)) and s["progress"]["total"] == TARGETS, 60, what="import")
-    assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
-    wait_for(lambda: (s := stats(http, task_id)) and s["progress"]["done"] >= TARGETS // 4, 120,
-             what="a quarter of the campaign")
+    task_id = start_campaign(http, name, ACCOUNTS, TARGETS)
+    wait_stats(http, task_id, lambda s: s["progress"]["done"] >= TARGETS // 4, what="a quarter of the campaign")
     return http, task_id
 
 
@@ -57,11 +47,10 @@ def test_integration_service_outage_pauses_sending_and_loses_nothing(paced: Camp
     worker = Worker(paced)
     try:
         worker.wait_ready()
-        http, task_id = start_campaign(worker, f"outage{mode}")
+        http, task_id = start_paced_campaign(worker, f"outage{mode}")
         assert httpx.post(f"{sandbox}/sandbox/outage", json={"seconds": OUTAGE_SECONDS, "mode": mode}).is_success
         wait_for(lambda: "circuit open" in worker.log_tail(400), 60, what="the circuit to open")
-        final = wait_for(lambda: (s := stats(http, task_id)) and s["status"] == "completed" and s,
-                         240, every=1, what="completion after the outage")
+        final = wait_status(http, task_id, "completed", 240)
     except BaseException:
         print(worker.log_tail(200))
         raise
@@ -83,8 +72,7 @@ def test_integration_service_outage_pauses_sending_and_loses_nothing(paced: Camp
 
 def finish_and_check(worker: Worker, http: httpx.Client, task_id: str, campaign: Campaign, database_url: str) -> None:
     """Wait for completion, then: every target terminal, nobody invited twice, no sandbox violation."""
-    final = wait_for(lambda: (s := stats(http, task_id)) and s["status"] == "completed" and s,
-                     240, every=1, what="completion after the fault")
+    final = wait_status(http, task_id, "completed", 240)
     assert final["progress"]["done"] == TARGETS
     statuses = Counter(r["status"] for r in query(database_url, "SELECT status FROM targets WHERE task_id = $1", task_id))
     assert sum(statuses.values()) == TARGETS
@@ -103,7 +91,7 @@ def test_redis_stopping_changes_nothing(paced: Campaign, tmp_path) -> None:
     worker = Worker(paced)
     try:
         worker.wait_ready()
-        http, task_id = start_campaign(worker, "noredis")
+        http, task_id = start_paced_campaign(worker, "noredis")
         redis.stop()
         finish_and_check(worker, http, task_id, paced, paced.database_url)
     except BaseException:
@@ -126,7 +114,7 @@ def test_postgresql_stopping_for_seconds_is_waited_out(paced: Campaign, tmp_path
     worker = Worker(paced)
     try:
         worker.wait_ready()
-        http, task_id = start_campaign(worker, "nopg")
+        http, task_id = start_paced_campaign(worker, "nopg")
         port = pg.port
         pg.stop()
         time.sleep(5)  # the outage itself

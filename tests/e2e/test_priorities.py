@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.worker import Campaign, Worker, api, create_task, query, token_for, wait_for
+from tests.support.worker import Campaign, Worker, api, create_task, fill_task, query, token_for, wait_status
 
 pytestmark = pytest.mark.e2e
 
@@ -29,16 +29,12 @@ def start_tasks(campaign: Campaign, specs: list[tuple[str, int]], account: str) 
         ids = []
         for name, priority in specs:
             task_id = create_task(http, name, [account], priority=priority)
-            audience = [{"username": f"{name}_{i}"} for i in range(PER_TASK)]
-            assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
-            wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}/stats").json()["progress"]["total"] == PER_TASK,
-                     60, what="import")
+            fill_task(http, task_id, [{"username": f"{name}_{i}"} for i in range(PER_TASK)])
             ids.append(task_id)
         for task_id in ids:
             assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
         for task_id in ids:
-            wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}/stats").json()["status"] == "completed", 120,
-                     what="completion")
+            wait_status(http, task_id, "completed")
     finally:
         worker.stop()
     return ids

@@ -158,3 +158,45 @@ def create_task(
     task_id: str = created.json()["task_id"]
     wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}").status_code == 200, 60, what="task recorded")
     return task_id
+
+
+def poll_stats(http: httpx.Client, task_id: str) -> dict[str, Any] | None:
+    """A task's stats; None while a starting or rebalancing worker cannot place the key yet (503)."""
+    response = http.get(f"/api/v1/tasks/{task_id}/stats")
+    if response.status_code == 503:
+        return None
+    assert response.status_code == 200, response.text
+    stats: dict[str, Any] = response.json()
+    return stats
+
+
+def wait_stats(
+    http: httpx.Client, task_id: str, check: Any, timeout: float = 120, every: float = 0.25, what: str = "stats"
+) -> dict[str, Any]:
+    """Poll the task's stats until ``check(stats)`` holds; returns those stats."""
+    result: dict[str, Any] = wait_for(
+        lambda: (s := poll_stats(http, task_id)) is not None and check(s) and s, timeout, every, what
+    )
+    return result
+
+
+def wait_status(http: httpx.Client, task_id: str, status: str, timeout: float = 120) -> dict[str, Any]:
+    return wait_stats(http, task_id, lambda s: s["status"] == status, timeout, what=f"task {status}")
+
+
+def fill_task(http: httpx.Client, task_id: str, audience: list[dict[str, Any]]) -> None:
+    """Add targets and wait until the importer recorded them all."""
+    assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
+    total = len({tuple(sorted(t.items())) for t in audience})
+    wait_stats(http, task_id, lambda s: s["progress"]["total"] == total, 60, what="targets imported")
+
+
+def start_campaign(
+    http: httpx.Client, name: str, accounts: list[str], n: int, chat: str | None = None, **fields: Any
+) -> str:
+    """Create a task with ``n`` targets named after it, fill it and start it; returns its id."""
+    task_id = create_task(http, name, accounts, chat=chat, **fields)
+    fill_task(http, task_id, [{"username": f"{name}_{i:04d}"} for i in range(n)])
+    assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
+    return task_id
+

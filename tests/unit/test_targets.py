@@ -50,18 +50,21 @@ def test_progress_counts_open_and_done() -> None:
     assert TaskProgress(by_status={}).percent == 100.0
 
 
-def test_an_account_that_found_no_work_waits_for_its_blocked_kinds() -> None:
-    from models.limits import ActionKind, AccountLimitState, LimitPolicy, record_action
-    from models.scheduling import kinds_allowed_now, next_action_at
+def test_an_account_with_only_invite_work_waits_for_its_invite_window() -> None:
+    """A message would be allowed now, but the invite task is picked only when its window frees."""
+    from models.limits import AccountLimitState, ActionKind, LimitPolicy, record_action
+    from models.scheduling import TaskWork, next_action_at, pick_task
 
     policy = LimitPolicy.telegram_default()
     state = AccountLimitState()
     for i in range(5):  # the hourly invite window is full; messages are still allowed
         state = record_action(policy, state, ActionKind.INVITE, at=100.0 * i, pause=30.0)
     now = 1000.0
-    allowed = kinds_allowed_now(policy, state, now)
-    assert allowed == [ActionKind.MESSAGE]
-    assert next_action_at(policy, state, now, exclude=allowed) == 3600.0  # when the 1st invite leaves the hour
+    assert next_action_at(policy, state, now) == now
+    assert next_action_at(policy, state, now, exclude=[ActionKind.MESSAGE]) == 3600.0
+    invites = TaskWork(task_id="t", kind=ActionKind.INVITE, priority=1, started_at=0.0)
+    pick = pick_task(policy, state, [invites], now)
+    assert pick.work is None and pick.wake_at == 3600.0  # when the 1st invite leaves the hour
 
 
 def test_a_retryable_result_after_cancel_cancels_the_target() -> None:
