@@ -242,6 +242,8 @@ class IntegrationClient:
         transport: httpx.AsyncBaseTransport | None = None,
         breaker_policy: BreakerPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -253,6 +255,9 @@ class IntegrationClient:
         self.breaker = Breaker()
         self._breaker_policy = breaker_policy or BreakerPolicy()
         self._clock = clock
+        # Injectable so retry tests run on a controlled clock and jitter.
+        self._sleep = sleep
+        self._rng = rng or random.Random()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
@@ -327,7 +332,7 @@ class IntegrationClient:
         # Full jitter (uniform in [0, cap]) spreads the retries of many workers
         # hitting the same outage; a server's Retry-After is a floor.
         cap = min(self.backoff_max, self.backoff_base * (2**attempt))
-        delay = random.uniform(0, cap)
+        delay = self._rng.uniform(0, cap)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max))
         return delay
@@ -389,7 +394,7 @@ class IntegrationClient:
                     )
                 retry_after = _retry_after(response)
                 log.warning("integration %s %s: HTTP %s, retrying", method, path, response.status_code)
-            await asyncio.sleep(self._delay(attempt, retry_after))
+            await self._sleep(self._delay(attempt, retry_after))
         raise AssertionError("unreachable")  # the loop always returns or raises
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import faust
 
+from adapters.platforms.base import DeliveryUnknown
 from models.limits import DAY
 from models.targets import ClaimedTarget, TargetStatus
 
@@ -34,6 +35,13 @@ async def settle_claim(rt: Runtime, topics: Topics, claim: ClaimedTarget, releas
     """
     try:
         result = await rt.adapter(claim.platform).lookup(claim.idempotency_key)
+    except DeliveryUnknown:
+        if not release_unseen:
+            return False
+        # Nobody will ever know: an operator decides (never resent blindly).
+        log.warning("target %s: delivery of its attempt unknown; marked for an operator", claim.id)
+        await rt.claims.release(claim.id, claim.attempt, TargetStatus.UNKNOWN)
+        return True
     except Exception as exc:  # cannot say now; try again next round
         log.warning("lookup of target %s failed: %r", claim.id, exc)
         return False

@@ -20,6 +20,7 @@ from models.outcomes import InviteResult
 
 __all__ = [
     "UNAVAILABLE_PREFIX",
+    "DeliveryUnknown",
     "AccountState",
     "PlatformAccount",
     "PlatformAdapter",
@@ -40,6 +41,19 @@ def delivery_unknown(result: InviteResult) -> bool:
     answer was merely lost could be invited or messaged twice.
     """
     return bool(result.raw_error and result.raw_error.startswith(UNAVAILABLE_PREFIX))
+
+
+class DeliveryUnknown(LookupError):
+    """Raised by ``lookup`` when nobody can tell whether the attempt with this key landed.
+
+    Unlike ``None`` ("never seen: safe to send again"), the attempt may have
+    happened; the reconciler marks such a target ``unknown`` for an operator
+    instead of resending it (DESIGN.md, Invariants).
+    """
+
+    def __init__(self, idempotency_key: str, why: str) -> None:
+        super().__init__(f"delivery of {idempotency_key!r} unknown: {why}")
+        self.idempotency_key = idempotency_key
 
 
 class TargetRef(BaseModel):

@@ -22,7 +22,10 @@ __all__ = ["UnknownPlatform", "adapter_class", "available_platforms", "get_adapt
 A = TypeVar("A", bound=type[PlatformAdapter])
 
 _REGISTRY: dict[str, type[PlatformAdapter]] = {}
-_BUILTIN_MODULES: dict[str, str] = {"telegram": "adapters.platforms.telegram"}
+_BUILTIN_MODULES: dict[str, str] = {
+    "telegram": "adapters.platforms.telegram",
+    "telethon": "adapters.platforms.telethon",
+}
 
 
 class UnknownPlatform(LookupError):

@@ -1,8 +1,10 @@
 """Telegram through the Integration Service: raw answers become :class:`InviteResult`.
 
 The table :data:`ERROR_OUTCOMES` is DESIGN.md's "Outcomes and limits
-(Telegram)" in code, keyed by Telegram RPC error names (what Telethon's
-``RPCError.message`` holds). Rules beyond the table:
+(Telegram)" in code, keyed by Telegram RPC error names — the names Telethon
+files its exception classes under (``telethon.errors.rpc_errors_dict``), so
+the direct Telethon adapter (``telethon.py``) shares this table. Rules beyond
+the table:
 
 * ``FLOOD_WAIT`` carries its wait in ``seconds``; the name may also come in
   Telegram's raw form ``FLOOD_WAIT_30`` (or ``FLOOD_PREMIUM_WAIT_30``), whose
@@ -13,8 +15,12 @@ The table :data:`ERROR_OUTCOMES` is DESIGN.md's "Outcomes and limits
   nobody missing means the user was already there (ALREADY_MEMBER).
 * ``PEER_ID_INVALID`` names the peer the call was about: the chat for an
   invite, the user for a message.
-* Unknown codes are TRANSIENT_ERROR with the code kept in ``raw_error``: a new
-  Telegram error must not silently burn a target.
+* Unknown codes are TRANSIENT_ERROR with the code kept in ``raw_error`` and
+  logged (warning, with the raw code): a new Telegram error must not silently
+  burn a target, and someone has to add it to the table.
+* A *frozen* account (Telegram's 2025 read-only state, lifted only by an
+  appeal) answers FROZEN_METHOD_INVALID / FROZEN_PARTICIPANT_MISSING: the
+  account is dead for campaigns until an operator has it unfrozen.
 * When the Integration Service cannot be reached after the client's retries,
   the result is TRANSIENT_ERROR with ``raw_error`` starting ``UNAVAILABLE:``
   — see :func:`adapters.platforms.base.delivery_unknown`: the attempt may or
@@ -80,6 +86,9 @@ ERROR_OUTCOMES: dict[str, Outcome] = {
     "USER_DEACTIVATED_BAN": Outcome.ACCOUNT_BANNED,
     "USER_DEACTIVATED": Outcome.ACCOUNT_BANNED,
     "PHONE_NUMBER_BANNED": Outcome.ACCOUNT_BANNED,
+    # frozen: no end date of its own, only an appeal lifts it (disable + alert, like a ban)
+    "FROZEN_METHOD_INVALID": Outcome.ACCOUNT_BANNED,
+    "FROZEN_PARTICIPANT_MISSING": Outcome.ACCOUNT_BANNED,
     "AUTH_KEY_UNREGISTERED": Outcome.SESSION_INVALID,
     "AUTH_KEY_INVALID": Outcome.SESSION_INVALID,
     "SESSION_REVOKED": Outcome.SESSION_INVALID,
@@ -126,8 +135,12 @@ def map_error(code: str, seconds: int | None = None, action: Action | None = Non
             seconds = int(match.group(2))
     if name in _BY_ACTION:
         outcome = _BY_ACTION[name].get(action or "invite", Outcome.TRANSIENT_ERROR)
+    elif name in ERROR_OUTCOMES:
+        outcome = ERROR_OUTCOMES[name]
     else:
-        outcome = ERROR_OUTCOMES.get(name, Outcome.TRANSIENT_ERROR)
+        # Bounded by the scheduler's max_attempts; the log is how the table learns it.
+        log.warning("unknown Telegram error %r on %s: treated as transient", code[:80], action or "a call")
+        outcome = Outcome.TRANSIENT_ERROR
     retry_after = float(seconds) if outcome is Outcome.FLOOD_WAIT and seconds is not None else None
     return InviteResult(outcome=outcome, retry_after=retry_after, raw_error=code, platform=PLATFORM)
 
