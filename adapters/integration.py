@@ -50,6 +50,7 @@ __all__ = [
     "InviteRequest",
     "MessageRequest",
     "MissingInvitee",
+    "ResolveRequest",
     "TokenProvider",
     "WireTarget",
 ]
@@ -102,6 +103,14 @@ class MessageRequest(BaseModel):
     target: WireTarget
     text: str = Field(min_length=1, max_length=4096)  # Telegram's message size limit
     idempotency_key: str = Field(min_length=1, max_length=255)
+
+
+class ResolveRequest(BaseModel):
+    """Body of ``POST /v1/accounts/{account_id}/resolve``."""
+
+    model_config = _LENIENT
+
+    target: WireTarget
 
 
 class MissingInvitee(BaseModel):
@@ -296,6 +305,11 @@ class IntegrationClient:
         """Send ``text`` to ``target`` from ``account_id``; returns the call answer."""
         body = {"target": _as_wire_target(target), "text": text, "idempotency_key": idempotency_key}
         return await self._request("POST", f"/v1/accounts/{_seg(account_id)}/message", json=body)
+
+    async def resolve(self, account_id: str, target: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+        """How ``account_id`` sees ``target``: ``{"status": "ok", "peer": {...}}`` or a platform error."""
+        body = {"target": _as_wire_target(target)}
+        return await self._request("POST", f"/v1/accounts/{_seg(account_id)}/resolve", json=body)
 
     async def lookup_call(self, idempotency_key: str) -> dict[str, Any] | None:
         """The stored answer of the call made with this key, or None if none was made."""

@@ -7,12 +7,24 @@ A URL left empty means "start the embedded default" for ``up``/``demo`` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .limits import DAY, HOUR, ActionKind, LimitPolicy, Window
+
+
+class AccountLimits(BaseModel):
+    """One account's own limits (``INVITE_ACCOUNT_LIMITS``); unset fields keep the platform's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    invites_per_hour: int | None = Field(default=None, ge=0)
+    invites_per_day: int | None = Field(default=None, ge=0)
+    messages_per_day: int | None = Field(default=None, ge=0)
+    pause_min_seconds: float | None = Field(default=None, ge=0)
+    pause_max_seconds: float | None = Field(default=None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -68,6 +80,8 @@ class Settings(BaseSettings):
     messages_per_day: int = Field(default=40, ge=0)
     pause_min_seconds: float = Field(default=30.0, ge=0)
     pause_max_seconds: float = Field(default=90.0, ge=0)
+    # Per-account overrides, JSON: {"acc-1": {"invites_per_hour": 3}, ...}.
+    account_limits: dict[str, AccountLimits] = Field(default_factory=dict)
     max_attempts: int = Field(default=3, ge=1)
     # Longer than the Integration client can take in total (timeouts x retries),
     # so a slow call is never mistaken for a lost one.
@@ -87,13 +101,19 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
-    def limit_policy(self) -> LimitPolicy:
-        """The platform-wide policy; accounts and tasks refine it."""
+    def limit_policy(self, account_id: str | None = None) -> LimitPolicy:
+        """The platform-wide policy, or one account's with its overrides applied."""
+        own = self.account_limits.get(account_id) if account_id else None
+
+        def pick(name: str) -> Any:
+            value = getattr(own, name) if own is not None else None
+            return getattr(self, name) if value is None else value
+
         return LimitPolicy.telegram_default().override(
             windows={
-                ActionKind.INVITE: [Window(self.invites_per_hour, HOUR), Window(self.invites_per_day, DAY)],
-                ActionKind.MESSAGE: [Window(self.messages_per_day, DAY)],
+                ActionKind.INVITE: [Window(pick("invites_per_hour"), HOUR), Window(pick("invites_per_day"), DAY)],
+                ActionKind.MESSAGE: [Window(pick("messages_per_day"), DAY)],
             },
-            pause_min=self.pause_min_seconds,
-            pause_max=self.pause_max_seconds,
+            pause_min=pick("pause_min_seconds"),
+            pause_max=pick("pause_max_seconds"),
         )

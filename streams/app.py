@@ -12,6 +12,7 @@ from .routing import Router
 from .runtime import Runtime
 from .topics import declare_topics, topic_partitions
 from .web import api
+from .web import metrics as web_metrics
 
 TABLES = [accounts.LIMITS_TABLE, accounts.INFLIGHT_TABLE, results.STATS_TABLE]
 
@@ -50,4 +51,5 @@ def build_app(settings: Settings) -> tuple[faust.App, Runtime]:
     stats = results.register(app, topics, rt)
     reconciler.register(app, topics, rt)
     api.register(app, topics, rt, stats)
+    web_metrics.register(app)
     return app, rt

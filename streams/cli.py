@@ -58,16 +58,37 @@ def start_embedded(settings: Settings, stack: ExitStack) -> Settings:
     return settings.model_copy(update=resolved)
 
 
+def with_vault(settings: Settings, extra_tasks: list) -> Settings:
+    """Secrets from Vault when it is configured (and the token renewer as a task); a clear error otherwise."""
+    from adapters.vault import VaultStartupError, open_vault
+
+    try:
+        vault = open_vault(settings)
+    except VaultStartupError as exc:  # its message names the address and the cause, never a secret
+        raise click.ClickException(str(exc)) from None
+    if vault is None:
+        return settings
+    extra_tasks.append(lambda app, s: vault.renewer.run)
+    return vault.settings
+
+
 def run_worker(settings: Settings, extra_tasks: list | None = None) -> None:
     """Run the Faust worker until SIGINT/SIGTERM."""
+    from adapters.logs import logging_config
+
     from .app import build_app
 
+    tasks = list(extra_tasks or [])
+    settings = with_vault(settings, tasks)
     app, runtime = build_app(settings)
-    for make_task in extra_tasks or []:
+    for make_task in tasks:
         app.task(make_task(app, settings))
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    worker = faust.Worker(app, runtime, loglevel=settings.log_level, loop=loop, redirect_stdouts=False)
+    worker = faust.Worker(
+        app, runtime, loglevel=settings.log_level, loop=loop, redirect_stdouts=False,
+        logging_config=logging_config(settings.log_level, json=settings.log_format == "json"),
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -16,6 +16,8 @@ import asyncpg
 import faust
 from pydantic import ValidationError
 
+from adapters import metrics
+from adapters.logs import log_context
 from models.events import Event, parse_event
 
 from .publish import dead_letter
@@ -52,17 +54,21 @@ async def consume(
             event = parse_event(raw)
         except ValidationError as exc:
             await dead_letter(dead_letters, topic_name, key, raw, f"invalid event: {exc}")
+            metrics.dead_letter(topic_name, metrics.DeadLetterReason.INVALID_EVENT)
             continue
         if event.type not in accepted_types:
             await dead_letter(dead_letters, topic_name, key, raw, f"unexpected event type {event.type!r}")
+            metrics.dead_letter(topic_name, metrics.DeadLetterReason.UNEXPECTED_TYPE)
             continue
         backoff = 0.1
         while True:
             try:
-                await handler(event)
+                with log_context(event_id=event.id, **_ids_of(event)):
+                    await handler(event)
                 break
             except Unprocessable as exc:
                 await dead_letter(dead_letters, topic_name, key, raw, str(exc))
+                metrics.dead_letter(topic_name, metrics.DeadLetterReason.UNPROCESSABLE)
                 break
             except _OUTAGES as exc:
                 log.warning("outage while handling %s %s, retrying in %.1fs: %r", event.type, event.id, backoff, exc)
@@ -71,7 +77,13 @@ async def consume(
             except Exception as exc:  # a bug must not stop the agent: park the message
                 log.exception("handler failed on %s %s", event.type, event.id)
                 await dead_letter(dead_letters, topic_name, key, raw, f"handler error: {exc!r}")
+                metrics.dead_letter(topic_name, metrics.DeadLetterReason.HANDLER_ERROR)
                 break
+
+
+def _ids_of(event: Event) -> dict[str, str]:
+    """task_id / account_id of the event's payload, for every log line its handling writes."""
+    return {k: v for k in ("task_id", "account_id") if isinstance(v := getattr(event.data, k, None), str)}
 
 
 def _topic_of(stream: faust.StreamT) -> str:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import faust
 
+from adapters import metrics
 from adapters.platforms.base import DeliveryUnknown
 from models.limits import DAY
 from models.targets import ClaimedTarget, TargetStatus
@@ -50,6 +51,7 @@ async def settle_claim(rt: Runtime, topics: Topics, claim: ClaimedTarget, releas
         return True
     if release_unseen:
         await rt.claims.release(claim.id, claim.attempt, TargetStatus.PENDING)
+        metrics.retry(claim.platform, metrics.RetryReason.INFLIGHT_TIMEOUT)
         return True
     return False
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
+from adapters import metrics
 from adapters.platforms.base import TargetRef, delivery_unknown
 from models.events import ActionCompleted, ActionCompletedData, InviteResultData, InviteResultEvent
 from models.messages import render
@@ -41,6 +43,7 @@ class Sender:
     async def _attempt(self, claim: ClaimedTarget, claimed_at: datetime) -> None:
         result = await self._call_platform(claim)
         if delivery_unknown(result):
+            metrics.retry(claim.platform, metrics.RetryReason.DELIVERY_UNKNOWN)
             result = await self._ask_platform(claim)
         if result is None:
             # Nobody can say yet whether it was delivered: the target stays in
@@ -63,6 +66,14 @@ class Sender:
         return None if delivery_unknown(result) else result
 
     async def _call_platform(self, claim: ClaimedTarget) -> InviteResult:
+        started = time.perf_counter()
+        result = await self._call_adapter(claim)
+        metrics.platform_call_observed(
+            claim.platform, claim.kind, time.perf_counter() - started, ok=not delivery_unknown(result)
+        )
+        return result
+
+    async def _call_adapter(self, claim: ClaimedTarget) -> InviteResult:
         adapter = self._rt.adapter(claim.platform)
         target = TargetRef(username=claim.username, user_id=claim.user_id, phone=claim.phone)
         try:

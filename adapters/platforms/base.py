@@ -24,6 +24,7 @@ __all__ = [
     "AccountState",
     "PlatformAccount",
     "PlatformAdapter",
+    "ResolvedTarget",
     "TargetRef",
     "delivery_unknown",
 ]
@@ -116,6 +117,16 @@ class PlatformAccount(BaseModel):
     reason: str | None = None
 
 
+class ResolvedTarget(BaseModel):
+    """A target as one sender account sees it on the platform."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: int
+    username: str | None = None
+    bot: bool = False
+
+
 class PlatformAdapter(ABC):
     """One messenger platform. Register implementations with
     ``adapters.platforms.registry.register("<name>")``.
@@ -134,6 +145,14 @@ class PlatformAdapter(ABC):
     @abstractmethod
     async def send_message(self, account_id: str, target: TargetRef, text: str, idempotency_key: str) -> InviteResult:
         """Send ``text`` to ``target`` from ``account_id``."""
+
+    @abstractmethod
+    async def resolve_target(self, account_id: str, target: TargetRef) -> ResolvedTarget | InviteResult:
+        """Who ``target`` is for ``account_id``; the platform's refusal as an InviteResult.
+
+        No side effect on the target, so no idempotency key: safe to repeat.
+        Used for the operator's test-invite and to check an audience before sending.
+        """
 
     @abstractmethod
     async def lookup(self, idempotency_key: str) -> InviteResult | None:

@@ -46,7 +46,7 @@ from adapters.integration import (
 )
 from models.outcomes import InviteResult, Outcome
 
-from .base import UNAVAILABLE_PREFIX, AccountState, PlatformAccount, PlatformAdapter, TargetRef
+from .base import UNAVAILABLE_PREFIX, AccountState, PlatformAccount, PlatformAdapter, ResolvedTarget, TargetRef
 from .registry import register
 
 __all__ = ["ERROR_OUTCOMES", "TelegramAdapter", "map_answer", "map_error"]
@@ -229,6 +229,22 @@ class TelegramAdapter(PlatformAdapter):
         except IntegrationHTTPError as exc:
             return _http_error(exc)
         return map_answer(answer, "message")
+
+    async def resolve_target(self, account_id: str, target: TargetRef) -> ResolvedTarget | InviteResult:
+        try:
+            answer = await self._client.resolve(account_id, target)
+        except IntegrationUnavailable as exc:
+            return _unavailable(exc)
+        except IntegrationHTTPError as exc:
+            return _http_error(exc)
+        peer = answer.get("peer")
+        if answer.get("status") == "ok" and isinstance(peer, dict):
+            try:
+                return ResolvedTarget.model_validate(peer)
+            except ValidationError:
+                pass
+        error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        return map_error(str(error.get("code") or "BAD_ANSWER"), error.get("seconds"), "message")
 
     async def lookup(self, idempotency_key: str) -> InviteResult | None:
         """Raises :class:`adapters.integration.IntegrationError` when the service

@@ -70,7 +70,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from models.outcomes import InviteResult, Outcome, Scope
 
-from .base import UNAVAILABLE_PREFIX, AccountState, DeliveryUnknown, PlatformAccount, PlatformAdapter, TargetRef, delivery_unknown
+from .base import (
+    UNAVAILABLE_PREFIX,
+    AccountState,
+    DeliveryUnknown,
+    PlatformAccount,
+    PlatformAdapter,
+    ResolvedTarget,
+    TargetRef,
+    delivery_unknown,
+)
 from .registry import register
 from .telegram import map_error
 
@@ -355,6 +364,22 @@ class TelethonAdapter(PlatformAdapter):
         if delivery_unknown(result):
             raise DeliveryUnknown(idempotency_key, f"the connection failed during the call ({result.raw_error})")
         return result
+
+    async def resolve_target(self, account_id: str, target: TargetRef) -> ResolvedTarget | InviteResult:
+        """Asks Telegram (``get_entity``), refreshing this account's cache of the user."""
+        from telethon import utils
+
+        try:
+            client = await self._client(account_id)
+            entity = await client.get_entity(target.username or target.user_id or target.phone)
+        except Exception as exc:
+            if not _is_rpc_error(exc):
+                return _result(Outcome.TRANSIENT_ERROR, type(exc).__name__)
+            return map_telethon_error(exc, "message")
+        return ResolvedTarget(
+            user_id=utils.get_peer_id(entity), username=getattr(entity, "username", None),
+            bot=bool(getattr(entity, "bot", False)),
+        )
 
     async def account_status(self, account_id: str) -> PlatformAccount:
         """The state learnt from the account's last answers, else a harmless probe of its session.

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from adapters.integration import InviteRequest, MessageRequest
+from adapters.integration import InviteRequest, MessageRequest, ResolveRequest
 
 from .config import SandboxConfig
 from .engine import Reply, SandboxEngine, service_error
@@ -135,6 +135,13 @@ async def message(request: web.Request) -> web.Response:
     return _reply(await request.app[ENGINE].message(request.match_info["account_id"], body))
 
 
+async def resolve(request: web.Request) -> web.Response:
+    body = await _body(request, ResolveRequest)
+    if isinstance(body, web.Response):
+        return body
+    return _reply(request.app[ENGINE].resolve(request.match_info["account_id"], body.target))
+
+
 async def lookup_call(request: web.Request) -> web.Response:
     key = request.match_info["idempotency_key"]
     answer = await request.app[ENGINE].lookup(key)
@@ -199,6 +206,7 @@ def create_app(config: SandboxConfig | None = None, *, clock: Callable[[], float
     app.on_shutdown.append(_close_engine)
     app.router.add_post("/v1/accounts/{account_id}/invite", invite)
     app.router.add_post("/v1/accounts/{account_id}/message", message)
+    app.router.add_post("/v1/accounts/{account_id}/resolve", resolve)
     app.router.add_get("/v1/accounts/{account_id}/status", account_status)
     app.router.add_get("/v1/calls/{idempotency_key}", lookup_call)
     app.router.add_get("/v1/users/{user_id}/accounts", user_accounts)

@@ -24,6 +24,7 @@ from adapters.integration import InviteRequest, MessageRequest, WireTarget
 from .accounts import AccountBook, SandboxAccountState, iso
 from .behaviour import (
     Verdict,
+    account_marker,
     chat_key,
     chat_marker,
     extra_latency_ms,
@@ -143,6 +144,7 @@ class SandboxEngine:
                     target_key(target),
                     record.key,
                     iso(now),
+                    text,
                 )
             return self._store(record, verdict, target, now)
         finally:
@@ -197,6 +199,27 @@ class SandboxEngine:
         record.answer = answer
         return answer
 
+    def resolve(self, account_id: str, target: WireTarget) -> Reply:
+        """Who a target is, as the account sees it: the same markers decide, nothing is recorded."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            return Reply(404, service_error("ACCOUNT_NOT_FOUND", f"unknown account {account_id!r}"))
+        refusal = account_marker(account_id, self.config)
+        if refusal is None and _username_of(target).startswith(("nobody_", "deactivated_")):
+            refusal = target_verdict("message", target, self.config)
+        if refusal is not None and refusal.code is not None:
+            error: dict[str, Any] = {"code": refusal.code}
+            if refusal.seconds is not None:
+                error["seconds"] = refusal.seconds
+            return Reply(200, {"status": "error", "error": error})
+        key = target_key(target)
+        peer = {
+            "user_id": target.user_id or fake_user_id(key),
+            "username": target.username.lower().lstrip("@") if target.username else None,
+            "bot": _username_of(target).startswith("bot_"),
+        }
+        return Reply(200, {"status": "ok", "peer": peer})
+
     # ---- accounts and housekeeping -------------------------------------------
 
     def account(self, account_id: str) -> dict[str, Any] | None:
@@ -233,3 +256,7 @@ def _missing(target: WireTarget) -> dict[str, Any]:
         "premium_would_allow_invite": False,
         "premium_required_for_pm": False,
     }
+
+
+def _username_of(target: WireTarget) -> str:
+    return (target.username or "").lower().lstrip("@")

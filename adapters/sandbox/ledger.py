@@ -68,6 +68,7 @@ class Delivery:
     target: str
     idempotency_key: str
     at: str
+    text: str | None = None  # what a message said, so tests can check templates were filled
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,11 @@ class Ledger:
         self.members.clear()
         self.violations.clear()
 
-    def deliver(self, account_id: str, action: Action, chat: str | None, target: str, key: str, at: str) -> Delivery:
-        delivery = Delivery(len(self.deliveries) + 1, account_id, action, chat, target, key, at)
+    def deliver(
+        self, account_id: str, action: Action, chat: str | None, target: str, key: str, at: str,
+        text: str | None = None,
+    ) -> Delivery:
+        delivery = Delivery(len(self.deliveries) + 1, account_id, action, chat, target, key, at, text)
         self.deliveries.append(delivery)
         if action == "invite" and chat is not None:
             self.members.setdefault(chat, set()).add(target)

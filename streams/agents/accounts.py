@@ -25,7 +25,7 @@ from models.events import (
     TaskRefData,
     WorkAssigned,
 )
-from models.limits import AccountLimitState, draw_pause, merge_recorded, record_action
+from models.limits import AccountLimitState, LimitPolicy, draw_pause, merge_recorded, record_action
 from models.outcomes import SCOPE, Scope
 from models.scheduling import account_effect, next_action_at, pick_task
 
@@ -53,7 +53,13 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
     timers = DueTimers(topics.account_work)
     sender = Sender(rt, topics)
     rng = random.Random()
-    policy = rt.policy
+    policies: dict[str, LimitPolicy] = {}
+
+    def policy_of(account_id: str) -> LimitPolicy:
+        """The account's limits: the platform's, with its own overrides (settings)."""
+        if account_id not in policies:
+            policies[account_id] = rt.settings.limit_policy(account_id)
+        return policies[account_id]
 
     def state_of(account_id: str) -> AccountLimitState:
         raw = limits.get(account_id)
@@ -63,7 +69,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         limits[account_id] = state.model_dump(mode="json")
 
     def arm(account_id: str, owner: str, state: AccountLimitState, now: float) -> None:
-        at = next_action_at(policy, state, now)
+        at = next_action_at(policy_of(account_id), state, now)
         if at is not None:
             timers.arm(account_id, owner, at)
 
@@ -91,6 +97,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         account until it is settled: the old owner may still be calling.
         """
         state = state_of(account_id)
+        policy = policy_of(account_id)
         since = datetime.fromtimestamp(now - policy.longest_window(), UTC)
         merged = merge_recorded(policy, state, await rt.claims.recent_actions(account_id, since), policy.pause_max)
         if merged != state:
@@ -108,6 +115,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
     async def try_act(account_id: str, owner: str, task_id: str | None = None) -> None:
         # Microseconds: the claim record stores this very time (see merge_recorded).
         now = round(time.time(), 6)
+        policy = policy_of(account_id)
         state = state_of(account_id) if account_id in recovered else await recover(account_id, now)
         flight = inflight.get(account_id)
         if flight is not None:
@@ -159,7 +167,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         flight = inflight.get(data.account_id)
         if flight is not None and flight["target_id"] == data.target_id:
             inflight[data.account_id] = None
-        effect = account_effect(policy, state_of(data.account_id), data.outcome, data.retry_after, now)
+        effect = account_effect(policy_of(data.account_id), state_of(data.account_id), data.outcome, data.retry_after, now)
         save(data.account_id, effect.state)
         if effect.event_type is not None:
             await announce(event.user_id, data.account_id, effect.event_type, effect.until, data.outcome.value)

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.worker import FAST_LIMITS, Campaign, Worker, api, wait_for, create_task, query, token_for
 
@@ -18,10 +19,6 @@ pytestmark = pytest.mark.e2e
 
 TARGETS = 500
 ACCOUNTS = [f"acc-{i}" for i in range(1, 6)]
-
-
-
-
 
 
 def test_campaign_runs_end_to_end(campaign: Campaign) -> None:
@@ -42,6 +39,7 @@ def test_campaign_runs_end_to_end(campaign: Campaign) -> None:
             lambda: (s := http.get(f"/api/v1/tasks/{task_id}/stats").json())["status"] == "completed" and s,
             240, every=1, what="campaign completion",
         )
+        scraped = httpx.get(f"{worker.base_url}/metrics", timeout=10).text
     except BaseException:
         print(worker.log_tail(200))
         raise
@@ -72,6 +70,15 @@ def test_campaign_runs_end_to_end(campaign: Campaign) -> None:
     invited = {f"u:{r['username']}" for r in targets if r["status"] == "invited"}
     assert set(delivered_targets) == invited
     assert stats["outcomes"].get("invited", 0) > TARGETS * 0.8  # the sandbox's default shares
+
+    # /metrics counted every projected result once, by outcome.
+    counted = {
+        sample.labels["outcome"]: int(sample.value)
+        for family in text_string_to_metric_families(scraped) if family.name == "invite_results"
+        for sample in family.samples
+        if sample.name == "invite_results_total" and sample.labels["platform"] == "telegram" and sample.value
+    }
+    assert counted == stats["outcomes"]
 
     # Each account kept at least the minimum pause between two of its actions.
     pause_min = float(FAST_LIMITS["INVITE_PAUSE_MIN_SECONDS"])

@@ -359,6 +359,9 @@ def test_registry_new_platform_is_one_class(monkeypatch: pytest.MonkeyPatch) -> 
         async def send_message(self, account_id: str, target: TargetRef, text: str, key: str) -> InviteResult:
             return InviteResult(outcome=Outcome.MESSAGE_SENT, platform=self.platform)
 
+        async def resolve_target(self, account_id: str, target: TargetRef) -> Any:
+            raise NotImplementedError
+
         async def lookup(self, idempotency_key: str) -> InviteResult | None:
             return None
 
