@@ -1,4 +1,4 @@
-"""Topic administration: create every topic with its intended partition count.
+"""Topic and consumer-group administration: topics with their partition counts, lag, members.
 
 tansu auto-creates unknown topics with 4 partitions, so topics must exist
 before anything produces to them (DESIGN.md, "The embedded broker").
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -37,4 +39,37 @@ async def ensure_topics(bootstrap: str, partitions_by_topic: dict[str, int]) -> 
                 log.warning("topic %s has %s partitions, expected %s", name, actual.get(name), wanted)
         return actual
     finally:
+        await admin.close()
+
+
+class GroupView(BaseModel):
+    """What the broker says about the workers' consumer group."""
+
+    members: int | None  # None: the broker does not report members (tansu)
+    lag: dict[tuple[str, int], int]  # (topic, partition) -> messages not yet committed
+
+
+async def describe_group(bootstrap: str, group: str, partitions_by_topic: dict[str, int]) -> GroupView:
+    """Members and lag of ``group`` on the given topics (partitions named explicitly: tansu needs them)."""
+    partitions = [TopicPartition(t, p) for t, n in partitions_by_topic.items() for p in range(n)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        ends = await consumer.end_offsets(partitions)
+        done = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+        lag = {(tp.topic, tp.partition): max(0, end - done.get(tp, 0)) for tp, end in ends.items()}
+        members: int | None = None
+        try:
+            described = await admin.describe_consumer_groups([group])
+            # Raw DescribeGroups: (error, group_id, state, protocol_type, protocol, members, ...)
+            found = [m for d in described for g in d.groups for m in g[5]]
+            members = len(found) or None
+        except Exception:  # not every broker answers DescribeGroups usefully
+            members = None
+        return GroupView(members=members, lag=lag)
+    finally:
+        await consumer.stop()
         await admin.close()

@@ -1,4 +1,4 @@
-"""``invite-service``: up, demo, worker, migrate, sandbox.
+"""``invite-service``: up, demo, worker, doctor, migrate, sandbox.
 
 ``up`` and ``demo`` start the embedded default of every part whose URL is not
 configured and stop them on exit; ``worker`` is production mode and refuses
@@ -137,6 +137,24 @@ def worker() -> None:
         )
     _stop_on_sigterm()
     run_worker(settings)
+
+
+@main.command()
+@click.option("--task", "task_id", default=None, help="also explain why this task is (not) sending")
+def doctor(task_id: str | None) -> None:
+    """Check every part the service needs; exit 1 when something is wrong."""
+    from .doctor import run_doctor
+
+    settings = Settings()
+    missing = missing_parts(settings)
+    if missing:
+        for env in missing:
+            click.echo(f"FAIL configuration: {env} is not set (doctor checks configured services only)")
+        sys.exit(1)
+    healthy, lines = asyncio.run(run_doctor(settings, task_id))
+    for line in lines:
+        click.echo(line)
+    sys.exit(0 if healthy else 1)
 
 
 @main.command()
