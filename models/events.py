@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeAlias
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+    model_validator,
+)
 
 from .limits import DAY, HOUR, ActionKind, Window
 from .outcomes import Outcome, Scope, Severity
@@ -70,6 +78,51 @@ class TaskCreatedData(_Payload):
 class TaskRefData(_Payload):
     task_id: str
     reason: str | None = None
+
+
+class TaskSchedule(_Payload):
+    """When a task may send: never before ``start_at``, never after ``end_at`` (both optional)."""
+
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TaskSchedule:
+        if self.start_at is not None and self.end_at is not None and self.end_at <= self.start_at:
+            raise ValueError("schedule.end_at must be after schedule.start_at")
+        return self
+
+
+class TaskChanges(_Payload):
+    """Settings an operator changes; only the fields present are changed (``None`` clears)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    chat: str | None = Field(default=None, max_length=256)
+    message_template: str | None = Field(default=None, max_length=4096)
+    priority: Priority | None = None
+    limits: TaskLimits | None = None
+    schedule: TaskSchedule | None = None
+    skip_privacy_failed: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # "absent" and "null" mean different things here (keep vs clear), so
+        # the wire carries only the fields the operator set.
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
+
+    def changed(self) -> dict[str, Any]:
+        """The fields this change sets, JSON-ready."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class TaskUpdatedData(_Payload):
+    task_id: str
+    changes: TaskChanges
+
+
+class TaskAccountsData(_Payload):
+    task_id: str
+    account_ids: list[str] = Field(min_length=1, max_length=1000)
 
 
 class TargetsImportedData(_Payload):
@@ -151,6 +204,18 @@ class TaskLifecycle(_Envelope):
     data: TaskRefData
 
 
+class TaskUpdated(_Envelope):
+    type: Literal["task.updated"] = "task.updated"
+    data: TaskUpdatedData
+
+
+class TaskAccountsChanged(_Envelope):
+    """Accounts attached to or detached from a task; the planner assigns on its next plan."""
+
+    type: Literal["task.accounts_attached", "task.accounts_detached"]
+    data: TaskAccountsData
+
+
 class TargetsImported(_Envelope):
     type: Literal["targets.imported"] = "targets.imported"
     data: TargetsImportedData
@@ -189,7 +254,9 @@ Event: TypeAlias = Annotated[
     | AccountDue
     | ActionCompleted
     | InviteResultEvent
-    | AccountStateChanged,
+    | AccountStateChanged
+    | TaskUpdated
+    | TaskAccountsChanged,
     Field(discriminator="type"),
 ]
 

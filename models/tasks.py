@@ -98,3 +98,56 @@ def destination(command: TaskCommand) -> TaskStatus:
     """Where ``command`` leads; the same from every state that allows it."""
     (target,) = {new for (_, cmd), new in _TRANSITIONS.items() if cmd == command}
     return target
+
+
+# Priority names the API accepts besides 0/1/2.
+PRIORITY_NAMES: dict[str, Priority] = {p.name.lower(): p for p in Priority}
+
+
+def parse_priority(value: object) -> Priority:
+    """``"high"``/``"normal"``/``"low"`` or ``2``/``1``/``0`` as a :class:`Priority`; raises ValueError."""
+    if isinstance(value, str) and value.strip().lower() in PRIORITY_NAMES:
+        return PRIORITY_NAMES[value.strip().lower()]
+    if isinstance(value, int) and not isinstance(value, bool) and value in {p.value for p in Priority}:
+        return Priority(value)
+    raise ValueError(f"priority must be one of {sorted(PRIORITY_NAMES)} or 0, 1, 2")
+
+
+# Which settings an operator may still change in each state. A running task's
+# target chat or text would make one campaign do two different things, and a
+# finished task only keeps its name editable (the record of what was done).
+_ALWAYS = frozenset({"name"})
+_WHILE_ACTIVE = _ALWAYS | {"priority", "limits", "schedule"}
+EDITABLE_FIELDS: dict[TaskStatus, frozenset[str]] = {
+    TaskStatus.DRAFT: _WHILE_ACTIVE | {"chat", "message_template", "skip_privacy_failed"},
+    TaskStatus.PAUSED: _WHILE_ACTIVE | {"message_template"},
+    TaskStatus.RUNNING: _WHILE_ACTIVE,
+    TaskStatus.COMPLETED: _ALWAYS,
+    TaskStatus.CANCELLED: _ALWAYS,
+    TaskStatus.FAILED: _ALWAYS,
+}
+
+
+class IllegalUpdate(ValueError):
+    """A change of settings that the task's current state does not allow."""
+
+    def __init__(self, status: TaskStatus, fields: list[str]) -> None:
+        super().__init__(f"cannot change {', '.join(fields)} of a task that is {status.value}")
+        self.status = status
+        self.fields = fields
+
+
+def check_update(status: TaskStatus, fields: set[str]) -> None:
+    """Raise :class:`IllegalUpdate` naming the fields ``status`` keeps fixed."""
+    refused = sorted(fields - EDITABLE_FIELDS[status])
+    if refused:
+        raise IllegalUpdate(status, refused)
+
+
+def states_allowing(fields: set[str]) -> set[TaskStatus]:
+    """The states in which every one of ``fields`` may change (for compare-and-set updates)."""
+    return {status for status, editable in EDITABLE_FIELDS.items() if fields <= editable}
+
+
+# Accounts may join or leave a task until it is finished.
+ACCOUNT_CHANGE_STATES = frozenset({TaskStatus.DRAFT, TaskStatus.RUNNING, TaskStatus.PAUSED})

@@ -7,13 +7,30 @@ is a compare-and-set on the target's state, so re-delivered events are no-ops.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
 import asyncpg
 
 from models.events import InviteResultData
 from models.outcomes import SCOPE, Scope
-from models.progress import TaskProgress, target_status_after
-from models.targets import TargetStatus
+from models.progress import (
+    DELETABLE_TARGET_STATUSES,
+    RETRYABLE_FAILURES,
+    TaskProgress,
+    target_status_after,
+)
+from models.targets import TargetIn, TargetStatus
 from models.tasks import TaskStatus
+
+_TARGET_COLUMNS = """
+    id, task_id, username, user_id, phone, first_name, last_name, extra, status, account_id, attempts,
+    last_outcome, reason, claimed_at, finished_at, created_at
+"""
+
+
+def _count(result: str) -> int:
+    return int(result.split()[-1])
+
 
 class TargetStore:
     """Targets of all tasks in PostgreSQL."""
@@ -76,15 +93,19 @@ class TargetStore:
             status = target_status_after(
                 result.outcome, failures, max_attempts, task_cancelled=row["task_status"] == TaskStatus.CANCELLED
             )
-            # A restricted or dead account keeps nothing: the planner gives the
-            # target to a healthy account (whichever agent runs first).
+            # A restricted or dead account keeps nothing, nor one detached from the
+            # task while this attempt was in flight: the planner gives the target
+            # to a healthy account (whichever agent runs first).
             release = SCOPE[result.outcome] in (Scope.ACCOUNT_RESTRICTED, Scope.ACCOUNT_DEAD)
             await conn.execute(
                 """
                 UPDATE targets SET status = $2, last_outcome = $3, transient_failures = $4,
                     reason = CASE WHEN $2 = 'failed' THEN $3 ELSE reason END,
                     finished_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $5::timestamptz END,
-                    account_id = CASE WHEN $6 THEN NULL ELSE account_id END
+                    account_id = CASE WHEN $6 OR NOT EXISTS (
+                        SELECT 1 FROM task_accounts ta WHERE ta.task_id = targets.task_id
+                          AND ta.account_id = targets.account_id AND ta.state = 'active')
+                        THEN NULL ELSE account_id END
                 WHERE id = $1
                 """,
                 result.target_id, status.value, result.outcome.value, failures, result.finished_at, release,
@@ -120,3 +141,154 @@ class TargetStore:
             "UPDATE targets SET account_id = NULL WHERE account_id = $1 AND status = 'pending'", account_id
         )
         return int(result.split()[-1])
+
+    # ---- reads for the API ---------------------------------------------------
+
+    async def page(
+        self,
+        task_id: str,
+        *,
+        status: str | None,
+        account_id: str | None,
+        q: str | None,
+        after_id: int | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of a task's targets by id (new targets only ever append), and the total matching."""
+        like = None if not q else "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        exact_id = int(q) if q and q.isascii() and q.isdigit() and len(q) < 19 else None
+        where = """task_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR account_id = $3)
+            AND ($4::text IS NULL OR username ILIKE $4 OR first_name ILIKE $4 OR last_name ILIKE $4
+                 OR user_id = $5::bigint)"""
+        args = [task_id, status, account_id, like, exact_id]
+        total = await self._pool.fetchval(f"SELECT count(*) FROM targets WHERE {where}", *args)
+        rows = await self._pool.fetch(
+            f"SELECT {_TARGET_COLUMNS} FROM targets WHERE {where} AND ($6::bigint IS NULL OR id > $6)"
+            " ORDER BY id LIMIT $7",
+            *args, after_id, limit,
+        )
+        return [dict(r) for r in rows], int(total)
+
+    async def get(self, task_id: str, target_id: int) -> dict[str, Any] | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_TARGET_COLUMNS} FROM targets WHERE task_id = $1 AND id = $2", task_id, target_id
+        )
+        return dict(row) if row else None
+
+    async def identities(self, task_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """Targets as import rows (identity and names only), by id: to copy an audience."""
+        rows = await self._pool.fetch(
+            "SELECT id, username, user_id, phone, first_name, last_name, extra FROM targets"
+            " WHERE task_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            task_id, after_id, limit,
+        )
+        return [dict(r) for r in rows]
+
+    async def breakdown(self, task_id: str) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+        """Targets by account and status, and failed targets by reason."""
+        by_account: dict[str, dict[str, int]] = {}
+        for r in await self._pool.fetch(
+            "SELECT COALESCE(account_id, '') AS account_id, status, count(*) AS n FROM targets"
+            " WHERE task_id = $1 GROUP BY 1, 2",
+            task_id,
+        ):
+            by_account.setdefault(r["account_id"], {})[r["status"]] = r["n"]
+        reasons = await self._pool.fetch(
+            "SELECT COALESCE(reason, 'unknown') AS reason, count(*) AS n FROM targets"
+            " WHERE task_id = $1 AND status = 'failed' GROUP BY 1",
+            task_id,
+        )
+        return by_account, {r["reason"]: r["n"] for r in reasons}
+
+    # ---- operator changes ------------------------------------------------------
+
+    async def update(
+        self, task_id: str, target_id: int, changes: dict[str, Any], identity: TargetIn | None
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Change a target; ("ok", row), ("not_found", None), ("state", row) or ("duplicate", row).
+
+        Names change unless the target is in flight; the identity only while it
+        was never attempted (the idempotency keys of earlier attempts name it).
+        """
+        sets, args = [], [task_id, target_id]
+        for column in ("first_name", "last_name", "extra"):
+            if column in changes:
+                args.append(changes[column])
+                sets.append(f"{column} = ${len(args)}")
+        guard = "status NOT IN ('in_flight', 'unknown')"
+        if identity is not None:
+            for column, value in (("target_key", identity.key), ("username", identity.username),
+                                  ("user_id", identity.user_id), ("phone", identity.phone)):
+                args.append(value)
+                sets.append(f"{column} = ${len(args)}")
+            guard = "status = 'pending' AND attempts = 0 AND claimed_at IS NULL"
+        try:
+            row = await self._pool.fetchrow(
+                f"UPDATE targets SET {', '.join(sets)} WHERE task_id = $1 AND id = $2 AND {guard}"
+                f" RETURNING {_TARGET_COLUMNS}",
+                *args,
+            )
+        except asyncpg.UniqueViolationError:
+            return "duplicate", await self.get(task_id, target_id)
+        if row is not None:
+            return "ok", dict(row)
+        current = await self.get(task_id, target_id)
+        return ("not_found", None) if current is None else ("state", current)
+
+    async def retry_failed(self, task_id: str, ids: Sequence[int] | None) -> list[int]:
+        """Send transiently failed targets again (unassigned, for the planner); returns their ids.
+
+        ``attempts`` is kept: the next attempt gets a new idempotency key.
+        """
+        rows = await self._pool.fetch(
+            """
+            UPDATE targets SET status = 'pending', account_id = NULL, transient_failures = 0, reason = NULL,
+                finished_at = NULL
+            WHERE task_id = $1 AND status = 'failed' AND reason = ANY($2::text[])
+              AND ($3::bigint[] IS NULL OR id = ANY($3::bigint[]))
+            RETURNING id
+            """,
+            task_id, [o.value for o in RETRYABLE_FAILURES], None if ids is None else list(ids),
+        )
+        return [r["id"] for r in rows]
+
+    async def skip(self, task_id: str, ids: Sequence[int] | None) -> list[int]:
+        """Skip waiting targets (never attempted again); returns their ids."""
+        rows = await self._pool.fetch(
+            """
+            UPDATE targets SET status = 'skipped', reason = 'skipped_by_operator', finished_at = now()
+            WHERE task_id = $1 AND status = 'pending' AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))
+            RETURNING id
+            """,
+            task_id, None if ids is None else list(ids),
+        )
+        return [r["id"] for r in rows]
+
+    async def delete(self, task_id: str, ids: Sequence[int] | None) -> list[int]:
+        """Delete targets whose record may go (see DELETABLE_TARGET_STATUSES); returns their ids."""
+        rows = await self._pool.fetch(
+            """
+            DELETE FROM targets WHERE task_id = $1 AND status = ANY($2::text[])
+              AND ($3::bigint[] IS NULL OR id = ANY($3::bigint[]))
+            RETURNING id
+            """,
+            task_id, [s.value for s in DELETABLE_TARGET_STATUSES], None if ids is None else list(ids),
+        )
+        return [r["id"] for r in rows]
+
+    async def states(self, task_id: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Status and reason of some targets of the task (to explain why an action passed them by)."""
+        rows = await self._pool.fetch(
+            "SELECT id, status, reason FROM targets WHERE task_id = $1 AND id = ANY($2::bigint[])",
+            task_id, list(ids),
+        )
+        return {r["id"]: dict(r) for r in rows}
+
+    async def unassign_from_task(self, task_id: str, account_ids: Sequence[str]) -> int:
+        """Hand the waiting targets of accounts leaving a task back to the planner."""
+        result = await self._pool.execute(
+            "UPDATE targets SET account_id = NULL WHERE task_id = $1 AND account_id = ANY($2::text[])"
+            " AND status = 'pending'",
+            task_id, list(account_ids),
+        )
+        return _count(result)
