@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     # so a slow call is never mistaken for a lost one.
     inflight_timeout_seconds: float = Field(default=120.0, gt=0)
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    maintenance_interval_seconds: float = Field(default=30.0, gt=0)
+    retention_days: int = Field(default=90, ge=1, description="finished tasks are deleted after this")
 
     # Broker tuning. Faust hard-codes fetch_max_wait_ms=1500; lower keeps pause
     # and cancel under a second per hop (DESIGN.md, "Faust facts").

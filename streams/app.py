@@ -6,7 +6,7 @@ import faust
 
 from models.settings import Settings
 
-from . import reconciler, transport
+from . import maintenance, reconciler, transport
 from .agents import accounts, importer, results, tasks
 from .routing import Router
 from .runtime import Runtime
@@ -50,6 +50,7 @@ def build_app(settings: Settings) -> tuple[faust.App, Runtime]:
     accounts.register(app, topics, rt)
     stats = results.register(app, topics, rt)
     reconciler.register(app, topics, rt)
+    maintenance.register(app, rt, stats)
     api.register(app, topics, rt, stats)
     web_metrics.register(app)
     return app, rt

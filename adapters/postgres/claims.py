@@ -25,6 +25,14 @@ _CLAIM_COLUMNS = """
 """
 
 
+# A task's optional sending window (set through the API). Outside it the task
+# is not offered; the reconciler's next wake-up (seconds) starts it on time.
+_IN_WINDOW = (
+    "(k.schedule_start_at IS NULL OR k.schedule_start_at <= now())"
+    " AND (k.schedule_end_at IS NULL OR k.schedule_end_at > now())"
+)
+
+
 class ClaimStore:
     """Claims, in-flight targets and the account action record."""
 
@@ -34,7 +42,7 @@ class ClaimStore:
     async def work_for(self, account_id: str) -> list[TaskWork]:
         """Running tasks with targets waiting for this account, with what the scheduler needs to pick."""
         rows = await self._pool.fetch(
-            """
+            f"""
             SELECT k.id, k.kind, k.priority, k.limits, extract(epoch FROM k.started_at) AS started_at,
                    (SELECT extract(epoch FROM max(a.at)) FROM account_actions a
                     WHERE a.account_id = $1 AND a.task_id = k.id) AS last_served_at,
@@ -42,8 +50,8 @@ class ClaimStore:
                        (SELECT array_agg(extract(epoch FROM a.at)::float8) FROM account_actions a
                         WHERE a.account_id = $1 AND a.task_id = k.id AND a.at > now() - interval '1 day')
                    END AS served
-            FROM tasks k JOIN task_accounts ta ON ta.task_id = k.id AND ta.account_id = $1
-            WHERE k.status = 'running' AND EXISTS (
+            FROM tasks k JOIN task_accounts ta ON ta.task_id = k.id AND ta.account_id = $1 AND ta.state = 'active'
+            WHERE k.status = 'running' AND {_IN_WINDOW} AND EXISTS (
                 SELECT 1 FROM targets t WHERE t.task_id = k.id AND t.account_id = $1 AND t.status = 'pending')
             """,
             account_id,
@@ -71,7 +79,7 @@ class ClaimStore:
             claimed AS (
                 UPDATE targets t SET status = 'in_flight', attempts = t.attempts + 1, claimed_at = $3
                 FROM next, tasks k
-                WHERE t.id = next.id AND k.id = t.task_id AND k.status = 'running'
+                WHERE t.id = next.id AND k.id = t.task_id AND k.status = 'running' AND {_IN_WINDOW}
                 RETURNING {_CLAIM_COLUMNS}),
             recorded AS (
                 INSERT INTO account_actions (account_id, at, task_id, target_id, kind)

@@ -60,12 +60,13 @@ class DiagnosticsStore:
         ))
 
     async def result_counts(self, task_ids: list[str]) -> dict[str, int]:
-        """Projected attempts per task (what the statistics table must agree with)."""
+        """Projected attempts per task that still exists (what the statistics table must agree with)."""
         rows = await self._pool.fetch(
-            "SELECT task_id, count(*) AS n FROM execution_log WHERE task_id = ANY($1::text[]) GROUP BY task_id",
+            "SELECT k.id, count(e.id) AS n FROM tasks k LEFT JOIN execution_log e ON e.task_id = k.id"
+            " WHERE k.id = ANY($1::text[]) GROUP BY k.id",
             task_ids,
         )
-        return {r["task_id"]: r["n"] for r in rows}
+        return {r["id"]: r["n"] for r in rows}
 
     async def running_task_ids(self) -> list[str]:
         return [r["id"] for r in await self._pool.fetch("SELECT id FROM tasks WHERE status = 'running'")]
