@@ -18,6 +18,7 @@ from adapters.embedded import EmbeddedService, start_postgres, start_redis, star
 
 @dataclass
 class TestStack:
+    __test__ = False  # a fixture value, not a test class
     broker_kind: str
     kafka: str
     database_url: str
