@@ -1,4 +1,5 @@
-"""A whole campaign with JSON logs: no secret and no phone number it used appears in any log line.
+"""A whole campaign with JSON logs: no secret and no phone number it used appears in any log line,
+and the audit trail names who started the task.
 
 The worker runs with the Integration Service token, the JWT secret and a
 Vault-like token set, debug logging, and an audience of phone numbers; every
@@ -49,3 +50,7 @@ def test_no_secret_or_phone_in_any_log_line(campaign: Campaign) -> None:
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(records) > len(lines) // 2, "logs are not JSON lines"
     assert any(r.get("task_id") == task_id for r in records), "log records carry no task_id"
+    # The audit trail: who did what to which task.
+    audited = [(r.get("actor"), r.get("action")) for r in records if r.get("logger") == "invite.audit"
+               and r.get("task_id") == task_id]
+    assert ("lena", "POST /api/v1/tasks/{task_id}/execute") in audited, audited
