@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.worker import Campaign, Worker, api, create_task, fill_task, query, token_for, wait_status
+from tests.support.worker import Campaign, Worker, api, create_task, fill_task, query, token_for, wait_for, wait_status
 
 pytestmark = pytest.mark.e2e
 
@@ -64,3 +64,33 @@ def test_higher_priority_goes_first(paced: Campaign) -> None:
     first_high = order.index(high)
     assert order[first_high:first_high + PER_TASK] == [high] * PER_TASK, order
     assert first_high <= 2, order  # the low task got at most the head start of its earlier execute
+
+
+def test_raising_a_priority_applies_to_the_next_pick(paced: Campaign) -> None:
+    """Two equal tasks take turns; once one is raised to high, the account serves only it."""
+    worker = Worker(paced)
+    try:
+        worker.wait_ready()
+        http = api(worker.base_url, token_for("pia"))
+        ids = []
+        for name in ("chg_a", "chg_b"):
+            task_id = create_task(http, name, ["chg-acc"])
+            fill_task(http, task_id, [{"username": f"{name}_{i}"} for i in range(PER_TASK)])
+            ids.append(task_id)
+        for task_id in ids:
+            assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
+        first, second = ids
+        wait_for(lambda: len(served_order(paced, "chg-acc")) >= 4, 60, what="a few turns")
+        raised = http.put(f"/api/v1/tasks/{second}", json={"priority": "high"})
+        assert raised.status_code in (200, 202), raised.text
+        wait_for(lambda: http.get(f"/api/v1/tasks/{second}").json()["priority"] in (2, "high"), 30,
+                 what="the new priority recorded")
+        changed_at = len(served_order(paced, "chg-acc"))
+        for task_id in ids:
+            wait_status(http, task_id, "completed")
+    finally:
+        worker.stop()
+    order = served_order(paced, "chg-acc")
+    after = order[changed_at + 1:]  # one pick may have been decided before the row changed
+    # Every remaining target of the raised task before any more of the other.
+    assert second in after and after == sorted(after, key=lambda task: task != second), order
