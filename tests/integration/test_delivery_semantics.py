@@ -40,7 +40,7 @@ pytestmark = pytest.mark.broker
 class Probe:
     def __init__(self, stack: TestStack, app_id: str, topic: str, out: Path, log: Path) -> None:
         env = {**os.environ, "PROBE_BROKER": stack.kafka, "PROBE_APP_ID": app_id, "PROBE_TOPIC": topic,
-               "PROBE_OUT": str(out), "PYTHONPATH": str(REPO)}
+               "PROBE_OUT": str(out), "PROBE_DATA": str(out.parent / f"faust-{app_id}"), "PYTHONPATH": str(REPO)}
         self.started = time.time()
         self._log = open(log, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "tests.support.probe_app", "worker"],

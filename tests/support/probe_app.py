@@ -1,7 +1,7 @@
 """A minimal faust worker that records every event it processes, for broker measurements.
 
 Run as ``python -m tests.support.probe_app`` with ``PROBE_BROKER``,
-``PROBE_APP_ID``, ``PROBE_TOPIC`` and ``PROBE_OUT`` (a file) in the
+``PROBE_APP_ID``, ``PROBE_TOPIC`` and ``PROBE_OUT`` (a file) and ``PROBE_DATA`` (faust's data dir) in the
 environment. Configured like the service's workers in tests (same transport,
 session, heartbeat, rebalance and commit settings) and with a
 changelog-backed table, so that changelog recovery runs on every assignment
@@ -26,6 +26,7 @@ def main() -> None:
         broker=f"kafka://{os.environ['PROBE_BROKER']}",
         store="memory://",
         autodiscover=False,
+        datadir=os.environ["PROBE_DATA"],
         topic_partitions=4,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
