@@ -52,6 +52,7 @@ __all__ = [
     "MissingInvitee",
     "ResolveRequest",
     "TokenProvider",
+    "jwt_token_provider",
     "WireTarget",
 ]
 
@@ -227,6 +228,30 @@ def _error_code(body: Any) -> str | None:
         if isinstance(code, str):
             return code
     return None
+
+
+def jwt_token_provider(
+    secret: str, *, issuer: str, audience: str = "integration-service", ttl_seconds: int = 300,
+    clock: Callable[[], float] = time.time,
+) -> TokenProvider:
+    """Service-to-service auth: a short-lived HS256 JWT, minted again before it expires.
+
+    Claims: ``iss`` (this service), ``aud`` (the Integration Service), ``iat``
+    and ``exp``. The secret comes from settings or Vault and is never logged.
+    """
+    import jwt
+
+    cached: dict[str, Any] = {"token": None, "exp": 0.0}
+
+    async def provide() -> str:
+        now = clock()
+        if cached["token"] is None or now > cached["exp"] - ttl_seconds / 3:
+            exp = int(now) + ttl_seconds
+            claims = {"iss": issuer, "aud": audience, "iat": int(now), "exp": exp}
+            cached.update(token=jwt.encode(claims, secret, algorithm="HS256"), exp=exp)
+        return str(cached["token"])
+
+    return provide
 
 
 class IntegrationClient:

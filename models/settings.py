@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="redis://...; empty = embedded redis-server")
     integration_service_url: str | None = Field(default=None, description="empty = built-in sandbox")
     integration_service_token: SecretStr | None = None
+    # When set, every call carries a short-lived HS256 JWT signed with it
+    # (service-to-service auth) instead of the static token above.
+    integration_service_jwt_secret: SecretStr | None = None
 
     app_id: str = "invite-service"
     web_host: str = "127.0.0.1"

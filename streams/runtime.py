@@ -12,7 +12,7 @@ import logging
 import mode
 import redis.asyncio as redis
 
-from adapters.integration import IntegrationClient
+from adapters.integration import IntegrationClient, TokenProvider, jwt_token_provider
 from adapters.kafka_admin import ensure_topics
 from adapters.platforms.base import PlatformAdapter
 from adapters.platforms.registry import get_adapter
@@ -53,7 +53,11 @@ class Runtime(mode.Service):
         self.imports = ImportStore(self.pool)
         self.redis = redis.from_url(s.redis_url)
         self.mirror = AccountMirror(self.redis)
-        token = s.integration_service_token.get_secret_value() if s.integration_service_token else None
+        token: str | TokenProvider | None = (
+            s.integration_service_token.get_secret_value() if s.integration_service_token else None
+        )
+        if s.integration_service_jwt_secret is not None:
+            token = jwt_token_provider(s.integration_service_jwt_secret.get_secret_value(), issuer=s.app_id)
         self.integration = IntegrationClient(
             s.integration_service_url, token=token,
             breaker_policy=BreakerPolicy(

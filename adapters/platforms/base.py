@@ -24,6 +24,7 @@ __all__ = [
     "AccountState",
     "PlatformAccount",
     "PlatformAdapter",
+    "RateLimitStatus",
     "ResolvedTarget",
     "TargetRef",
     "delivery_unknown",
@@ -117,6 +118,17 @@ class PlatformAccount(BaseModel):
     reason: str | None = None
 
 
+class RateLimitStatus(BaseModel):
+    """Whether the platform holds an account back right now, and until when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    limited: bool
+    until: datetime | None = None
+    reason: str | None = None
+
+
 class ResolvedTarget(BaseModel):
     """A target as one sender account sees it on the platform."""
 
@@ -170,6 +182,17 @@ class PlatformAdapter(ABC):
     @abstractmethod
     async def list_accounts(self, user_id: str) -> list[PlatformAccount]:
         """The sender accounts one platform user owns on this platform."""
+
+    async def rate_limit_status(self, account_id: str) -> RateLimitStatus:
+        """The platform's own hold on the account (FloodWait, spam restriction), from its status.
+
+        Our limits (windows, pauses) are the scheduler's; this is what the
+        platform imposes on top, for the accounts view and doctor.
+        """
+        account = await self.account_status(account_id)
+        limited = account.status in (AccountState.COOLDOWN, AccountState.RESTRICTED)
+        return RateLimitStatus(account_id=account_id, limited=limited, until=account.until if limited else None,
+                               reason=account.reason if limited else None)
 
     async def aclose(self) -> None:  # noqa: B027 — optional hook, nothing to close by default
         """Release connections the adapter owns."""

@@ -81,3 +81,13 @@ async def test_mocked_service_answers(reply: httpx.Response, expected: int | Out
             assert result.retry_after == 30
     else:
         assert isinstance(result, ResolvedTarget) and result.user_id == expected
+
+
+async def test_rate_limit_status_follows_a_flood_wait(sandbox_adapter: TelegramAdapter) -> None:
+    from adapters.platforms.base import RateLimitStatus
+
+    free = await sandbox_adapter.rate_limit_status("acc-9")
+    assert free == RateLimitStatus(account_id="acc-9", limited=False)
+    await sandbox_adapter.send_invite("flood_9", "@chat", TargetRef(username="someone"), "t:1:1")
+    held = await sandbox_adapter.rate_limit_status("flood_9")
+    assert held.limited and held.until is not None and held.reason

@@ -219,3 +219,28 @@ async def test_retries_repeat_the_same_body_and_key_with_a_fresh_token(
     assert bodies == [{"chat": "grp", "target": {"username": "alice"}, "idempotency_key": "task:7:2"}] * 3
     # A rotating token (Vault) is asked for on every attempt, so a retry never uses an expired one.
     assert [call.request.headers["Authorization"] for call in route.calls] == ["Bearer t1", "Bearer t2", "Bearer t3"]
+
+
+async def test_service_to_service_jwt_is_signed_short_lived_and_renewed(service: respx.MockRouter) -> None:
+    import jwt
+
+    from adapters.integration import jwt_token_provider
+
+    import time as wall
+
+    now = [wall.time() - 1000]  # a controlled clock, in the past so iat checks pass
+    provider = jwt_token_provider("s2s-secret-for-tests-0123456789abcdef", issuer="invite-service",
+                                  ttl_seconds=300, clock=lambda: now[0])
+    route = service.post(path__regex=INVITE).mock(return_value=httpx.Response(200, json=OK))
+    async with client(token=provider) as c:
+        await invite(c)
+        now[0] += 250  # past 2/3 of the lifetime: a fresh token
+        await invite(c, key="task:1:2")
+    tokens = [call.request.headers["Authorization"].removeprefix("Bearer ") for call in route.calls]
+    assert tokens[0] != tokens[1]
+    claims = jwt.decode(tokens[0], "s2s-secret-for-tests-0123456789abcdef", algorithms=["HS256"],
+                        audience="integration-service", options={"verify_exp": False})
+    assert claims["iss"] == "invite-service" and claims["exp"] - claims["iat"] == 300
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(tokens[0], "another-secret-0123456789abcdefghij", algorithms=["HS256"],
+                   audience="integration-service", options={"verify_exp": False})
