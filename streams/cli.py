@@ -1,4 +1,4 @@
-"""``invite-service``: up, demo, worker, doctor, migrate, sandbox.
+"""``invite-service``: up, demo, worker, doctor, import, migrate, sandbox.
 
 ``up`` and ``demo`` start the embedded default of every part whose URL is not
 configured and stop them on exit; ``worker`` is production mode and refuses
@@ -17,6 +17,8 @@ import click
 import faust
 
 from models.settings import Settings
+
+from .import_cli import import_file
 
 log = logging.getLogger("invite_service")
 
@@ -160,10 +162,10 @@ def doctor(task_id: str | None) -> None:
 @main.command()
 def migrate() -> None:
     """Apply database migrations (embedded PostgreSQL when INVITE_DATABASE_URL is unset)."""
+    import asyncpg
+
     from adapters.embedded import EmbeddedStack
     from adapters.postgres.migrate import migrate as apply
-
-    import asyncpg
 
     settings = Settings()
     with ExitStack() as stack:
@@ -207,6 +209,9 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+main.add_command(import_file)
 
 
 if __name__ == "__main__":

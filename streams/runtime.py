@@ -20,6 +20,7 @@ from adapters.postgres.claims import ClaimStore
 from adapters.postgres.imports import ImportStore
 from adapters.postgres.migrate import migrate
 from adapters.postgres.pool import create_pool
+from adapters.postgres.suppression import SuppressionStore
 from adapters.postgres.targets import TargetStore
 from adapters.postgres.tasks import TaskStore
 from adapters.redis_mirror import AccountMirror
@@ -51,6 +52,7 @@ class Runtime(mode.Service):
         self.targets = TargetStore(self.pool)
         self.claims = ClaimStore(self.pool)
         self.imports = ImportStore(self.pool)
+        self.suppression = SuppressionStore(self.pool)
         self.redis = redis.from_url(s.redis_url)
         self.mirror = AccountMirror(self.redis)
         token: str | TokenProvider | None = (

@@ -8,6 +8,7 @@ decoded incrementally.
 from __future__ import annotations
 
 import codecs
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
@@ -181,7 +182,45 @@ def detect_encoding(head: bytes, *, final: bool, candidates: Sequence[str] = DEF
     best = matches.best() if matches else None
     if best is None:
         raise MalformedFile("not a text file: no text encoding fits its first bytes (binary data?)")
+    if b"\x00" not in head:
+        _refuse_mixed_utf8(head, best.encoding)
     return best.encoding
+
+
+# A UTF-8 encoded character of two or three bytes.
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _refuse_mixed_utf8(head: bytes, codec: str) -> None:
+    """Refuse text that is partly UTF-8 and partly a legacy code page.
+
+    Read in the legacy code page, the UTF-8 part would decode without any
+    error into mojibake ("Алиса" becomes "РђР»РёСЃР°") and be imported as
+    such. In genuine cp1251/cp1252/koi8 text, letters almost never happen
+    to form valid UTF-8 sequences; here a fifth of the non-ASCII bytes do.
+    """
+    sequences = _UTF8_SEQUENCE.findall(head)
+    high = len(_HIGH_BYTE.findall(head))
+    if len(sequences) < 4 or sum(map(len, sequences)) < high * 0.2:
+        return
+    utf8_line = other_line = None
+    for number, line in enumerate(head.split(b"\n")[:-1] or [head], start=1):
+        if not _HIGH_BYTE.search(line):
+            continue
+        try:
+            line.decode("utf-8")
+            utf8_line = utf8_line or number
+        except UnicodeDecodeError:
+            other_line = other_line or number
+        if utf8_line and other_line:
+            break
+    where = f": line {utf8_line} is UTF-8, line {other_line} is not" if utf8_line and other_line else ""
+    raise MalformedFile(
+        f"the file mixes encodings{where} (read as {codec}, its UTF-8 text would be garbled);"
+        " save the whole file as UTF-8",
+        row=other_line if utf8_line and other_line else None,
+    )
 
 
 def check_text(sample: str) -> None:

@@ -135,6 +135,38 @@ class SuppressionStore:
         suppressed = [t for i, t in enumerate(targets) if i in hit]
         return kept, suppressed
 
+    async def skip_waiting_targets(self, owner: str, entries: Sequence[SuppressionEntry]) -> int:
+        """Skip (reason ``suppressed``) the owner's still-pending targets that these entries name.
+
+        A person added to the list while a campaign runs is left out of it
+        from now on, not only of later imports. Only ``pending`` targets move:
+        one already claimed is in flight and settles as it will. Entries that
+        remember privacy failures apply to tasks that skip them.
+        """
+        if not entries:
+            return 0
+        result = await self._pool.execute(
+            """
+            WITH e AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) AS e(kind, value, reason)),
+            open AS (SELECT id, skip_privacy_failed FROM tasks
+                     WHERE owner = $1 AND status IN ('draft', 'running', 'paused')),
+            waiting AS (SELECT t.id, t.username, t.user_id::text AS user_id, t.phone, k.skip_privacy_failed
+                        FROM targets t JOIN open k ON k.id = t.task_id WHERE t.status = 'pending'),
+            -- One equality join per kind (hash joins), not one join with ORs.
+            hit AS (
+                SELECT w.id FROM waiting w JOIN e ON e.kind = 'username' AND e.value = w.username
+                WHERE w.skip_privacy_failed OR e.reason <> 'privacy'
+                UNION SELECT w.id FROM waiting w JOIN e ON e.kind = 'user_id' AND e.value = w.user_id
+                WHERE w.skip_privacy_failed OR e.reason <> 'privacy'
+                UNION SELECT w.id FROM waiting w JOIN e ON e.kind = 'phone' AND e.value = w.phone
+                WHERE w.skip_privacy_failed OR e.reason <> 'privacy')
+            UPDATE targets SET status = 'skipped', reason = 'suppressed', finished_at = now()
+            WHERE id IN (SELECT id FROM hit) AND status = 'pending'
+            """,
+            owner, [str(e.kind) for e in entries], [e.value for e in entries], [str(e.reason) for e in entries],
+        )
+        return int(result.split()[-1])
+
     async def remember_privacy_failures(self, owner: str, task_id: str) -> int:
         """Add every identity of the task's targets that failed for a privacy reason; returns how many were new.
 

@@ -106,6 +106,9 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         log.info("task %s: %s -> %s (%s)", task_id, task["status"], new.value, "applied" if changed else "no-op")
         if command is TaskCommand.CANCEL:
             await rt.targets.cancel_pending(task_id)
+        if new in (TaskStatus.COMPLETED, TaskStatus.CANCELLED):
+            # Later tasks of this user may skip who refused for privacy (idempotent).
+            await rt.suppression.remember_privacy_failures(event.user_id, task_id)
         # Also on a no-op: a re-delivered start must still wake the accounts. Only
         # this agent writes a task's status, so ``task`` is current when nothing changed.
         if new is TaskStatus.RUNNING and (changed or task["status"] == TaskStatus.RUNNING):
