@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 _UNHEALTHY = {"account.restricted": "restricted", "account.disabled": "disabled"}
 
 LIMITS_TABLE = "account-limits"
+# action.completed of an operator's test invite carries no real target.
+TEST_INVITE_TARGET = 0
 INFLIGHT_TABLE = "account-inflight"
 
 
@@ -167,7 +169,15 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         flight = inflight.get(data.account_id)
         if flight is not None and flight["target_id"] == data.target_id:
             inflight[data.account_id] = None
-        effect = account_effect(policy_of(data.account_id), state_of(data.account_id), data.outcome, data.retry_after, now)
+        state = state_of(data.account_id)
+        if data.target_id == TEST_INVITE_TARGET:
+            # An operator's test invite (API) was recorded in the claim record,
+            # not by this scheduler: count it in the limit state too.
+            policy = policy_of(data.account_id)
+            since = datetime.fromtimestamp(now - policy.longest_window(), UTC)
+            state = merge_recorded(policy, state, await rt.claims.recent_actions(data.account_id, since),
+                                   policy.pause_max)
+        effect = account_effect(policy_of(data.account_id), state, data.outcome, data.retry_after, now)
         save(data.account_id, effect.state)
         if effect.event_type is not None:
             await announce(event.user_id, data.account_id, effect.event_type, effect.until, data.outcome.value)
