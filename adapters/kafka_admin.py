@@ -17,13 +17,18 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(bootstrap: str, partitions_by_topic: dict[str, int]) -> dict[str, int]:
-    """Create missing topics; returns the partition count each topic really has."""
+    """Create missing topics; returns the partition count each topic really has.
+
+    Table changelogs are compacted, as faust would create them: a delete
+    policy would drop an account's limit state after the retention period.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=n, replication_factor=1)
+            NewTopic(name, num_partitions=n, replication_factor=1,
+                     topic_configs={"cleanup.policy": "compact"} if name.endswith("-changelog") else {})
             for name, n in partitions_by_topic.items()
             if name not in existing
         ]

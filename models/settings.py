@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .limits import DAY, HOUR, ActionKind, LimitPolicy, Window
 
 
+# Good for `up` and `demo` only; `worker` refuses to start with it.
+DEV_JWT_SECRET = SecretStr("dev-only-change-me")
+
+
 class AccountLimits(BaseModel):
     """One account's own limits (``INVITE_ACCOUNT_LIMITS``); unset fields keep the platform's."""
 
@@ -58,7 +62,7 @@ class Settings(BaseSettings):
     vault_secret_path: str = "invite-service"
     vault_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    jwt_secret: SecretStr = SecretStr("dev-only-change-me")
+    jwt_secret: SecretStr = DEV_JWT_SECRET
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_public_key: str | None = Field(default=None, description="PEM; required with RS256")
     jwt_audience: str | None = None
@@ -91,6 +95,7 @@ class Settings(BaseSettings):
     inflight_timeout_seconds: float = Field(default=120.0, gt=0)
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
     maintenance_interval_seconds: float = Field(default=30.0, gt=0)
+    expected_workers: int | None = Field(default=None, ge=1, description="workers the deployment runs (alerting)")
     retention_days: int = Field(default=90, ge=1, description="finished tasks are deleted after this")
 
     # Broker tuning. Faust hard-codes fetch_max_wait_ms=1500; lower keeps pause

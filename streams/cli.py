@@ -16,7 +16,7 @@ from contextlib import ExitStack
 import click
 import faust
 
-from models.settings import Settings
+from models.settings import DEV_JWT_SECRET, Settings
 
 from .import_cli import import_file
 
@@ -74,7 +74,7 @@ def with_vault(settings: Settings, extra_tasks: list) -> Settings:
     return vault.settings
 
 
-def run_worker(settings: Settings, extra_tasks: list | None = None) -> None:
+def run_worker(settings: Settings, extra_tasks: list | None = None, *, production: bool = False) -> None:
     """Run the Faust worker until SIGINT/SIGTERM."""
     from adapters.logs import logging_config
 
@@ -82,6 +82,11 @@ def run_worker(settings: Settings, extra_tasks: list | None = None) -> None:
 
     tasks = list(extra_tasks or [])
     settings = with_vault(settings, tasks)
+    if production and settings.jwt_algorithm == "HS256" and settings.jwt_secret == DEV_JWT_SECRET:
+        raise click.ClickException(
+            "worker refuses the development JWT secret: set INVITE_JWT_SECRET (or RS256 with"
+            " INVITE_JWT_PUBLIC_KEY, or Vault) so that nobody can mint API tokens"
+        )
     app, runtime = build_app(settings)
     for make_task in tasks:
         app.task(make_task(app, settings))
@@ -138,7 +143,7 @@ def worker() -> None:
             + " (use `invite-service up` for embedded defaults)"
         )
     _stop_on_sigterm()
-    run_worker(settings)
+    run_worker(settings, production=True)
 
 
 @main.command()

@@ -27,7 +27,7 @@ from models.diagnosis import TaskFacts, why_not_sending
 from models.limits import ActionKind
 from models.settings import Settings
 
-from .topics import TOPIC_NAMES
+from .topics import CONSUMED_TOPIC_NAMES, TOPIC_NAMES
 
 LAG_WARNING = 10_000
 
@@ -73,7 +73,8 @@ async def check_broker(settings: Settings) -> list[Check]:
         return [topic_check]
 
     async def group() -> str:
-        view = await describe_group(bootstrap, settings.app_id, expected)
+        consumed = {settings.topic(n): settings.topic_partitions for n in CONSUMED_TOPIC_NAMES}
+        view = await describe_group(bootstrap, settings.app_id, consumed)
         total = sum(view.lag.values())
         worst = max(view.lag.items(), key=lambda item: item[1], default=(("-", 0), 0))
         members = "unknown (this broker does not report members)" if view.members is None else str(view.members)
@@ -112,7 +113,9 @@ async def check_redis(settings: Settings) -> Check:
 
 async def check_integration(settings: Settings) -> Check:
     async def probe() -> str:
-        async with httpx.AsyncClient(timeout=10) as http:
+        token = settings.integration_service_token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        async with httpx.AsyncClient(timeout=10, headers=headers) as http:
             response = await http.get(f"{(settings.integration_service_url or '').rstrip('/')}/v1/health")
         response.raise_for_status()
         return f"healthy at {settings.integration_service_url}"

@@ -23,7 +23,7 @@ from models.diagnosis import STALLED_AFTER_SECONDS
 from models.progress import TaskCounts
 
 from .runtime import Runtime
-from .topics import TOPIC_NAMES
+from .topics import CONSUMED_TOPIC_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,12 @@ async def cluster_round(rt: Runtime) -> None:
     s = rt.settings
     assert s.kafka_broker
     view = await describe_group(
-        s.kafka_broker, s.app_id, {s.topic(name): s.topic_partitions for name in TOPIC_NAMES}
+        s.kafka_broker, s.app_id, {s.topic(name): s.topic_partitions for name in CONSUMED_TOPIC_NAMES}
     )
     for (topic, partition), lag in view.lag.items():
         metrics.set_consumer_lag(topic, partition, lag)
     if view.members is not None:
-        metrics.set_consumer_group_members(view.members)
+        metrics.set_consumer_group_members(view.members, s.expected_workers)
 
 
 async def stats_drift(store: DiagnosticsStore, stats: faust.Table) -> int:

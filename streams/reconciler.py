@@ -16,10 +16,12 @@ import faust
 
 from adapters import metrics
 from adapters.platforms.base import DeliveryUnknown
+from models.events import AccountDue, AccountDueData
 from models.limits import DAY
 from models.targets import ClaimedTarget, TargetStatus
 
 from .planner import plan
+from .publish import send_event
 from .runtime import Runtime
 from .sender import report
 from .topics import Topics
@@ -72,6 +74,11 @@ async def reconcile(rt: Runtime, topics: Topics) -> None:
     await rt.claims.forget_actions(datetime.now(UTC) - timedelta(seconds=rt.policy.longest_window() + DAY))
     for task_id, owner in await rt.tasks.running():
         await plan(rt, topics, task_id, owner)
+    # A quarantine ends at a timer of the worker that set it; after a restart
+    # nobody would wake the account (its targets went to others): wake it here.
+    for account_id, owner in await rt.claims.restricted_accounts():
+        await send_event(topics.account_work, account_id,
+                         AccountDue(user_id=owner, data=AccountDueData(account_id=account_id)))
 
 
 def register(app: faust.App, topics: Topics, rt: Runtime) -> None:

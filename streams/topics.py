@@ -13,6 +13,8 @@ import faust
 from models.settings import Settings
 
 TOPIC_NAMES = ("tasks", "targets", "account-work", "results", "accounts", "dead-letters")
+# What the workers' consumer group reads (the other two are for other services): lag is measured on these.
+CONSUMED_TOPIC_NAMES = ("tasks", "targets", "account-work", "results")
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,12 @@ record of our attempts. What this adapter can promise:
   call can prove that: a key with no stored answer (another process made the
   call, or the process restarted) or whose answer was lost raises
   :class:`DeliveryUnknown`. The sender (``streams/sender.py``) then leaves the
-  target in flight instead of re-sending it, and the reconciler
-  (``streams/reconciler.py``) asks again each round and, while the answer stays
-  unknown, leaves the target in flight for an operator rather than releasing
-  it — a possible double invite or message costs more than a stuck target.
-  The answer of a call that was merely slow is stored when it arrives, so the
-  reconciler picks it up on a later round.
+  target in flight instead of re-sending it; once the claim is older than the
+  in-flight timeout, the reconciler (``streams/reconciler.py``) marks it
+  ``unknown`` for an operator rather than releasing it — a possible double
+  invite or message costs more than a stuck target. The answer of a call that
+  was merely slow is stored when it arrives, so a lookup before the timeout
+  still finds it.
 """
 
 from __future__ import annotations

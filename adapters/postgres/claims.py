@@ -128,6 +128,14 @@ class ClaimStore:
         )
         return bool(changed)
 
+    async def restricted_accounts(self) -> list[tuple[str, str]]:
+        """(account, owner) of accounts restricted in a live task: their quarantine may be over."""
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT ta.account_id, k.owner FROM task_accounts ta JOIN tasks k ON k.id = ta.task_id"
+            " WHERE ta.state = 'restricted' AND k.status IN ('running', 'paused')"
+        )
+        return [(r["account_id"], r["owner"]) for r in rows]
+
     async def forget_actions(self, before: datetime) -> int:
         """Drop action records older than every window needs."""
         result = await self._pool.execute("DELETE FROM account_actions WHERE at < $1", before)

@@ -1,4 +1,4 @@
-"""``invite-service doctor`` against real parts: healthy, one part stopped, and a task explained."""
+"""``invite-service doctor`` against real parts (healthy, one part stopped, a task explained), and what ``worker`` refuses."""
 
 from __future__ import annotations
 
@@ -58,3 +58,14 @@ def test_doctor_names_an_unreachable_broker(campaign: Campaign) -> None:
     result = doctor(campaign, INVITE_KAFKA_BROKER="127.0.0.1:1")
     assert result.returncode == 1
     assert "FAIL broker and topics" in result.stdout
+
+
+def test_worker_refuses_missing_parts_and_the_development_jwt_secret(campaign: Campaign) -> None:
+    env = {k: v for k, v in campaign.env(0).items() if k != "INVITE_REDIS_URL"}
+    missing = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "INVITE_REDIS_URL" in missing.stderr
+    env = {k: v for k, v in campaign.env(0).items() if k != "INVITE_JWT_SECRET"}
+    dev_secret = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env, cwd=REPO,
+                                capture_output=True, text=True, timeout=60)
+    assert dev_secret.returncode != 0 and "INVITE_JWT_SECRET" in dev_secret.stderr
