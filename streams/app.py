@@ -11,7 +11,7 @@ from .agents import accounts, importer, results, tasks
 from .routing import Router
 from .runtime import Runtime
 from .topics import declare_topics, topic_partitions
-from .web import api, imports, suppression
+from .web import api, console, imports, suppression
 from .web import metrics as web_metrics
 
 TABLES = [accounts.LIMITS_TABLE, accounts.INFLIGHT_TABLE, results.STATS_TABLE]
@@ -55,4 +55,5 @@ def build_app(settings: Settings) -> tuple[faust.App, Runtime]:
     web_metrics.register(app)
     imports.register(app, topics, rt)
     suppression.register(app, topics, rt)
+    console.register(app)  # the stats page and campaign console at "/"
     return app, rt
