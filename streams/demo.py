@@ -58,7 +58,8 @@ def demo_task(settings: Settings, *, targets: int, accounts: int) -> Callable[[]
             await http.post(f"/api/v1/tasks/{task_id}/execute")
             click.echo(f"\ndemo task {task_id} started: {targets} targets over {accounts} sandbox accounts")
             click.echo(f"stats: {base}/api/v1/tasks/{task_id}/stats")
-            click.echo(f"token: export INVITE_TOKEN={token}\n")
+            click.echo(f"token: export INVITE_TOKEN={token}")
+            click.echo(f"console: {base}/#token={token}\n")
             await _report_until_done(http, task_id)
 
     return run
