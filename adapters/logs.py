@@ -271,7 +271,8 @@ def logging_config(level: str | int = "INFO", json: bool = True) -> dict[str, An
             }
         },
         # The audit trail is kept even when the service logs only warnings.
-        "loggers": {AUDIT_LOGGER: {"level": "INFO"}},
+        # httpx logs every request at INFO: one line per target sent.
+        "loggers": {AUDIT_LOGGER: {"level": "INFO"}, "httpx": {"level": "WARNING"}},
         "root": {"level": logging.getLevelName(level) if isinstance(level, int) else level.upper(),
                  "handlers": ["default"]},
     }

@@ -6,6 +6,8 @@ that the one worker owning that account's partition schedules it.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from models.events import TaskLifecycle, TaskRefData, WorkAssigned, WorkAssignedData
 
 from .publish import send_event
@@ -13,11 +15,17 @@ from .runtime import Runtime
 from .topics import Topics
 
 
-async def plan(rt: Runtime, topics: Topics, task_id: str, owner: str) -> dict[str, int]:
-    """Assign what is unassigned and wake every account that has work; idempotent."""
+async def plan(
+    rt: Runtime, topics: Topics, task_id: str, owner: str, idle_since: datetime | None = None
+) -> dict[str, int]:
+    """Assign what is unassigned and wake every account that has work; idempotent.
+
+    The reconciler passes ``idle_since``: an account that acted since then is
+    clearly scheduled, and waking it would only queue an event behind real work.
+    """
     accounts = await rt.tasks.accounts(task_id)
     await rt.targets.assign_unassigned(task_id, accounts)
-    work = await rt.targets.accounts_with_work(task_id)
+    work = await rt.targets.accounts_with_work(task_id, idle_since)
     for account_id, n in work.items():
         event = WorkAssigned(
             user_id=owner, data=WorkAssignedData(task_id=task_id, account_id=account_id, targets=n)

@@ -66,14 +66,16 @@ async def settle_stale_claims(rt: Runtime, topics: Topics) -> int:
     return settled
 
 
-async def reconcile(rt: Runtime, topics: Topics) -> None:
+async def reconcile(rt: Runtime, topics: Topics, wake_all: bool = True) -> None:
+    """One round. Without ``wake_all``, accounts that acted lately are left alone (they are scheduled)."""
     settled = await settle_stale_claims(rt, topics)
     if settled:
         log.info("reconciler settled %d stale in-flight targets", settled)
     # Keep a day of slack beyond the longest window: recovery reads this record.
     await rt.claims.forget_actions(datetime.now(UTC) - timedelta(seconds=rt.policy.longest_window() + DAY))
+    idle_since = None if wake_all else datetime.now(UTC) - timedelta(seconds=2 * rt.settings.reconcile_interval_seconds)
     for task_id, owner in await rt.tasks.running():
-        await plan(rt, topics, task_id, owner)
+        await plan(rt, topics, task_id, owner, idle_since)
     # A quarantine ends at a timer of the worker that set it; after a restart
     # nobody would wake the account (its targets went to others): wake it here.
     for account_id, owner in await rt.claims.restricted_accounts():
@@ -82,9 +84,19 @@ async def reconcile(rt: Runtime, topics: Topics) -> None:
 
 
 def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
+    # After a rebalance every account may have lost its timers with its old
+    # owner: the next round wakes them all, later rounds only the idle ones.
+    rebalanced = {"since_last_round": True}
+
+    @app.on_partitions_assigned.connect
+    async def _note_rebalance(sender: object, assigned: object, **kwargs: object) -> None:
+        rebalanced["since_last_round"] = True
+
     @app.timer(interval=rt.settings.reconcile_interval_seconds, on_leader=True)
     async def reconciler() -> None:
+        wake_all, rebalanced["since_last_round"] = rebalanced["since_last_round"], False
         try:
-            await reconcile(rt, topics)
+            await reconcile(rt, topics, wake_all)
         except Exception:  # an outage now is retried on the next tick
+            rebalanced["since_last_round"] = wake_all
             log.exception("reconciler round failed")

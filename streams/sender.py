@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from uuid import UUID, uuid5
 
 from adapters import metrics
 from adapters.platforms.base import TargetRef, delivery_unknown
@@ -25,6 +26,8 @@ from .runtime import Runtime
 from .topics import Topics
 
 log = logging.getLogger(__name__)
+
+_RESULT_IDS = UUID("6f1f2b52-7c1e-4a57-9d3e-2b1c5e0a9f10")  # namespace of invite.result event ids
 
 
 class Sender:
@@ -98,7 +101,11 @@ async def report(
         retryable=result.retryable, retry_after=result.retry_after, raw_error=result.raw_error,
         claimed_at=claimed_at, finished_at=finished,
     )
-    await send_event(topics.results, claim.task_id, InviteResultEvent(user_id=claim.owner, data=data))
+    # One event id per attempt: the sender and the reconciler may both report
+    # the same attempt (a result stuck behind a backlog looks lost), and the
+    # projection counts an event id once (DESIGN.md, idempotent handlers).
+    event_id = str(uuid5(_RESULT_IDS, claim.idempotency_key))
+    await send_event(topics.results, claim.task_id, InviteResultEvent(id=event_id, user_id=claim.owner, data=data))
     await report_account_only(topics, claim, result.outcome, result.retry_after)
 
 

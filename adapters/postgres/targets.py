@@ -7,6 +7,7 @@ is a compare-and-set on the target's state, so re-delivered events are no-ops.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -56,11 +57,18 @@ class TargetStore:
         )
         return {r["account_id"]: r["n"] for r in rows}
 
-    async def accounts_with_work(self, task_id: str) -> dict[str, int]:
+    async def accounts_with_work(self, task_id: str, idle_since: datetime | None = None) -> dict[str, int]:
+        """Pending targets per account; with ``idle_since``, only accounts that have not acted since then."""
         rows = await self._pool.fetch(
-            "SELECT account_id, count(*) AS n FROM targets WHERE task_id = $1 AND status = 'pending'"
-            " AND account_id IS NOT NULL GROUP BY account_id",
-            task_id,
+            """
+            WITH work AS (
+                SELECT account_id, count(*) AS n FROM targets
+                WHERE task_id = $1 AND status = 'pending' AND account_id IS NOT NULL GROUP BY account_id)
+            SELECT account_id, n FROM work
+            WHERE $2::timestamptz IS NULL OR NOT EXISTS (
+                SELECT 1 FROM account_actions a WHERE a.account_id = work.account_id AND a.at > $2)
+            """,
+            task_id, idle_since,
         )
         return {r["account_id"]: r["n"] for r in rows}
 
