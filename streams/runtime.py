@@ -53,7 +53,11 @@ class Runtime(mode.Service):
         self.claims = ClaimStore(self.pool)
         self.imports = ImportStore(self.pool)
         self.suppression = SuppressionStore(self.pool)
-        self.redis = redis.from_url(s.redis_url)
+        # Blocking: under a burst of API requests, wait for a connection
+        # rather than fail with "Too many connections" (benchmarks/api_load.py).
+        self.redis = redis.Redis(
+            connection_pool=redis.BlockingConnectionPool.from_url(s.redis_url, max_connections=50, timeout=5)
+        )
         self.mirror = AccountMirror(self.redis)
         token: str | TokenProvider | None = (
             s.integration_service_token.get_secret_value() if s.integration_service_token else None
