@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from adapters.embedded.sandbox import start_sandbox
-from tests.support.stack import TestStack, start_test_stack
+from tests.support.stack import TestStack, create_database, start_test_stack
 from tests.support.worker import Campaign
 
 
@@ -27,20 +25,10 @@ def stack(session_dir: Path) -> Iterator[TestStack]:
     started.stop()
 
 
-async def _create_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def fresh_database(stack: TestStack) -> str:
     """A new, empty database on the session's PostgreSQL server."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_create_database(stack.database_url, name))
-    return stack.database_url.rsplit("/", 1)[0] + f"/{name}"
+    return create_database(stack.database_url)
 
 
 @pytest.fixture

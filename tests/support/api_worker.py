@@ -6,7 +6,6 @@ per test would cost more than the tests themselves.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import jwt
 
 from adapters.embedded.sandbox import start_sandbox
 
-from .stack import TestStack
+from .stack import TestStack, create_database
 from .worker import JWT_SECRET, Campaign, Worker, api, wait_for
 
 
@@ -44,21 +43,9 @@ def token(owner: str, *, secret: str = JWT_SECRET, ttl: float = 3600, **claims: 
     return jwt.encode({"sub": owner, "exp": int(time.time() + ttl), **claims}, secret, algorithm="HS256")
 
 
-async def _create_database(admin_url: str) -> str:
-    import asyncpg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @contextmanager
 def running_worker(stack: TestStack, data_dir: Path, **env: str) -> Iterator[Served]:
-    database_url = asyncio.run(_create_database(stack.database_url))
+    database_url = create_database(stack.database_url)
     sandbox = start_sandbox(data_dir, latency_ms=5)
     campaign = Campaign(stack, database_url, sandbox.url, f"api-{uuid.uuid4().hex[:8]}", data_dir, extra_env=env)
     worker = Worker(campaign, name="api")

@@ -8,7 +8,6 @@ other's data.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from adapters.embedded.sandbox import start_sandbox
 
+from .api_worker import running_worker
 from .stack import TestStack
 from .worker import Campaign, Worker, api, create_task, query, token_for, wait_for
 
@@ -55,37 +54,11 @@ class ImportService:
         return query(self.database_url, "SELECT * FROM import_batches WHERE task_id = $1", task_id)
 
 
-def _create_database(admin_url: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @contextmanager
 def import_service(stack: TestStack, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[ImportService]:
-    """A fresh database and one worker on it, stopped (with its log shown on failure) at the end."""
-    database_url = _create_database(stack.database_url)
-    sandbox = start_sandbox(data_dir, latency_ms=5)
-    campaign = Campaign(stack, database_url, sandbox.url, f"imp-{uuid.uuid4().hex[:8]}", data_dir,
-                        extra_env=dict(extra_env or {}))
-    worker = Worker(campaign, "import-worker")
-    try:
-        worker.wait_ready()
-        yield ImportService(campaign, worker)
-    except BaseException:
-        print(worker.log_tail(200))
-        raise
-    finally:
-        worker.stop()
-        sandbox.stop()
+    """A fresh database and one worker on it (``api_worker.running_worker``), stopped at the end."""
+    with running_worker(stack, data_dir, **(extra_env or {})) as served:
+        yield ImportService(served.campaign, served.worker)
 
 
 def upload(http: httpx.Client, path: str, content: bytes, filename: str, *,

@@ -62,3 +62,24 @@ def start_test_stack(data_dir: Path) -> TestStack:
             service.stop()
         raise
     return TestStack(choice, bootstrap, database_url, redis_url, started)
+
+
+def create_database(admin_url: str) -> str:
+    """A new, empty database on the server of ``admin_url``; returns its URL."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
