@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 ACCOUNTS = [f"flt-acc-{i}" for i in range(1, 5)]
 TARGETS = 160
-OUTAGE_SECONDS = 15
+OUTAGE_SECONDS = 60  # "down for a minute" (issue 11)
 
 
 def start_paced_campaign(worker: Worker, name: str) -> tuple[httpx.Client, str]:
