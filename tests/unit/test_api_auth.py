@@ -27,8 +27,13 @@ def settings(**overrides: Any) -> Settings:
     return Settings(jwt_secret=SECRET, jwt_leeway_seconds=0, **overrides)
 
 
+# Tokens in parametrize lists are made at collection, maybe many minutes before
+# the test runs (the suite runs e2e first): lifetimes of hours, not minutes.
+DAY = 24 * 3600
+
+
 def claims(**extra: Any) -> dict[str, Any]:
-    return {"sub": "alice", "exp": int(time.time()) + 600, **extra}
+    return {"sub": "alice", "exp": int(time.time()) + DAY, **extra}
 
 
 def b64(data: bytes) -> str:
@@ -59,9 +64,9 @@ def test_missing_or_other_scheme_is_refused(header: str | None) -> None:
 @pytest.mark.parametrize(("token", "why"), [
     (jwt.encode(claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256"), "expired"),
     (jwt.encode(claims(), SECRET + "x", algorithm="HS256"), "Signature verification failed"),
-    (jwt.encode(claims(nbf=int(time.time()) + 600), SECRET, algorithm="HS256"), "not yet valid"),
+    (jwt.encode(claims(nbf=int(time.time()) + DAY // 2), SECRET, algorithm="HS256"), "not yet valid"),
     (jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"), "exp"),
-    (jwt.encode({"exp": int(time.time()) + 600}, SECRET, algorithm="HS256"), "sub"),
+    (jwt.encode({"exp": int(time.time()) + DAY}, SECRET, algorithm="HS256"), "sub"),
     (jwt.encode(claims(sub=""), SECRET, algorithm="HS256"), "sub"),
     (hand_made({"alg": "none", "typ": "JWT"}, claims(), None), "alg"),
     (jwt.encode(claims(), SECRET + SECRET, algorithm="HS512"), "alg value is not allowed"),
