@@ -165,6 +165,29 @@ class ByteSource:
         return spool, True
 
 
+class SinglePassReader:
+    """A file reader whose rows stream from the file: they can be read once."""
+
+    _iterated = False
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        if self._iterated:
+            raise RuntimeError("a file reader can be iterated once")
+        self._iterated = True
+        return self._rows()
+
+    def _rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        raise NotImplementedError
+
+
+def text_encoding(source: ByteSource, encoding: str | None, candidates: Sequence[str]) -> str:
+    """A text file's encoding: the one given, else detected from its head; an empty file is refused."""
+    head = source.peek()
+    if not head.strip():
+        raise MalformedFile("the file is empty")
+    return encoding or detect_encoding(head, final=source.head_is_everything, candidates=candidates)
+
+
 def detect_encoding(head: bytes, *, final: bool, candidates: Sequence[str] = DEFAULT_CANDIDATE_ENCODINGS) -> str:
     """The codec a text file's first chunk is written in: a BOM, else UTF-8, else the likeliest candidate."""
     for bom, codec in _BOMS:

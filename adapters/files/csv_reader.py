@@ -19,10 +19,11 @@ from .base import (
     FileLimits,
     LimitExceeded,
     MalformedFile,
+    SinglePassReader,
     check_text,
     decode_chunks,
-    detect_encoding,
     extra_column,
+    text_encoding,
     unique_headers,
 )
 
@@ -92,7 +93,7 @@ def _csv_reason(exc: csv.Error) -> str:
     return f"not valid CSV: {text}"
 
 
-class CsvReader:
+class CsvReader(SinglePassReader):
     """Iterates ``(row_number, {header: value})`` over a CSV file, one chunk in memory at a time."""
 
     format = FileFormat.CSV
@@ -107,11 +108,8 @@ class CsvReader:
         candidate_encodings: Sequence[str] = DEFAULT_CANDIDATE_ENCODINGS,
     ) -> None:
         self._limits = limits
-        head = source.peek()
-        if not head.strip():
-            raise MalformedFile("the file is empty")
-        complete = source.head_is_everything
-        self.encoding = encoding or detect_encoding(head, final=complete, candidates=candidate_encodings)
+        self.encoding = text_encoding(source, encoding, candidate_encodings)
+        head, complete = source.peek(), source.head_is_everything
         try:
             codecs.lookup(self.encoding)
         except LookupError:
@@ -134,7 +132,6 @@ class CsvReader:
             header[0] = header[0].lstrip("\ufeff")  # a BOM kept by an explicitly given "utf-8"
         self.header_row = self._number
         self.columns: list[str] = unique_headers(header)
-        self._iterated = False
 
     def _next_record(self) -> list[str] | None:
         try:
@@ -155,12 +152,6 @@ class CsvReader:
             if other != self.delimiter and cells[0].count(other) + 1 == len(self.columns):
                 return other
         return None
-
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        if self._iterated:
-            raise RuntimeError("a file reader can be iterated once")
-        self._iterated = True
-        return self._rows()
 
     def _rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         columns = self.columns

@@ -21,10 +21,11 @@ from .base import (
     FileLimits,
     LimitExceeded,
     MalformedFile,
+    SinglePassReader,
     check_text,
     clean_cell,
     decode_chunks,
-    detect_encoding,
+    text_encoding,
 )
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -92,7 +93,7 @@ class _Values:
             self._fill()
 
 
-class JsonReader:
+class JsonReader(SinglePassReader):
     """Iterates ``(item_number, {key: value})`` over a JSON array of objects or JSON lines."""
 
     format = FileFormat.JSON
@@ -106,11 +107,7 @@ class JsonReader:
         candidate_encodings: Sequence[str] = DEFAULT_CANDIDATE_ENCODINGS,
     ) -> None:
         self._limits = limits
-        head = source.peek()
-        if not head.strip():
-            raise MalformedFile("the file is empty")
-        self.encoding = encoding or detect_encoding(head, final=source.head_is_everything,
-                                                    candidates=candidate_encodings)
+        self.encoding = text_encoding(source, encoding, candidate_encodings)
         self._values = _Values(decode_chunks(source.chunks(), self.encoding), limits.max_record_chars)
         first = self._wrap(self._values.peek, 1)
         if first == "[":
@@ -126,7 +123,6 @@ class JsonReader:
         self._items = self._items_of_layout()
         self._first = self._wrap(lambda: next(self._items, None), 1)
         self.columns: list[str] = list(self._first[1]) if self._first else []
-        self._iterated = False
 
     @staticmethod
     def _wrap(call: Any, item: int) -> Any:
@@ -175,12 +171,6 @@ class JsonReader:
                 if item == 1 and isinstance(value, dict):
                     _refuse_wrapper_object(value)
                 yield item, value
-
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        if self._iterated:
-            raise RuntimeError("a file reader can be iterated once")
-        self._iterated = True
-        return self._rows()
 
     def _rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         if self._first is None:

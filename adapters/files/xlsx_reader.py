@@ -21,6 +21,7 @@ from .base import (
     FileLimits,
     LimitExceeded,
     MalformedFile,
+    SinglePassReader,
     clean_cell,
     extra_column,
     unique_headers,
@@ -32,7 +33,7 @@ _BROKEN = (InvalidFileException, zipfile.BadZipFile, zipfile.LargeZipFile, KeyEr
            IndexError, SyntaxError, EOFError, OSError)
 
 
-class XlsxReader:
+class XlsxReader(SinglePassReader):
     """Iterates ``(row_number, {header: value})`` over the first sheet of a workbook."""
 
     format = FileFormat.XLSX
@@ -76,7 +77,6 @@ class XlsxReader:
             raise MalformedFile(f"the first sheet ({self.sheet!r}) is empty: no header row")
         self.header_row = self._number
         self.columns: list[str] = unique_headers(_trim(header))
-        self._iterated = False
 
     def _next_row(self) -> tuple[Any, ...] | None:
         try:
@@ -96,12 +96,6 @@ class XlsxReader:
             self._workbook = None
         if self._owns_file:
             self._file.close()
-
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        if self._iterated:
-            raise RuntimeError("a file reader can be iterated once")
-        self._iterated = True
-        return self._rows()
 
     def _rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         columns = self.columns
