@@ -9,7 +9,6 @@ limits, cooldowns, last errors and the most likely reason it is not sending
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from adapters.kafka_admin import describe_group
 from adapters.postgres.diagnostics import DiagnosticsStore
 from adapters.postgres.migrate import pending_migrations
+from adapters.redis_mirror import AccountMirror
 from models.diagnosis import TaskFacts, why_not_sending
-from models.limits import ActionKind
+from models.limits import DAY, HOUR, ActionKind
 from models.settings import Settings
 
 from .topics import CONSUMED_TOPIC_NAMES, TOPIC_NAMES
@@ -168,17 +168,17 @@ async def explain_task(settings: Settings, task_id: str, broker_ok: bool) -> lis
 async def _with_account_blocks(settings: Settings, facts: TaskFacts) -> TaskFacts:
     """Limits from the policy; cooldowns and quarantines from the Redis mirror (if Redis answers)."""
     client = redis.from_url(settings.redis_url or "", socket_connect_timeout=3)
+    mirror = AccountMirror(client)
     accounts = []
     for a in facts.accounts:
         policy = settings.limit_policy(a.account_id)
         windows = {w.seconds: w.limit for w in policy.windows.get(ActionKind.INVITE, [])}
-        update: dict[str, object] = {"hourly_limit": windows.get(3600.0), "daily_limit": windows.get(86400.0)}
+        update: dict[str, object] = {"hourly_limit": windows.get(HOUR), "daily_limit": windows.get(DAY)}
         try:
-            raw = await client.get(f"invite:account:{a.account_id}")
-        except Exception:
-            raw = None
-        if raw:
-            mirrored = json.loads(raw)
+            mirrored = await mirror.read(a.account_id)
+        except Exception:  # Redis is a mirror: doctor goes on without it
+            mirrored = None
+        if mirrored:
             update |= {"blocked_until": mirrored.get("until"), "block_reason": mirrored.get("state")}
         accounts.append(a.model_copy(update=update))
     await client.aclose()

@@ -25,14 +25,20 @@ from models.events import (
     TaskRefData,
     WorkAssigned,
 )
-from models.limits import AccountLimitState, LimitPolicy, draw_pause, merge_recorded, record_action
+from models.limits import (
+    AccountLimitState,
+    LimitPolicy,
+    draw_pause,
+    merge_recorded,
+    record_action,
+)
 from models.outcomes import SCOPE, Scope
 from models.scheduling import account_effect, next_action_at, pick_task
 
 from ..consume import consume
 from ..planner import plan
-from ..reconciler import settle_claim
 from ..publish import send_event
+from ..reconciler import settle_claim
 from ..runtime import Runtime
 from ..scheduler import DueTimers
 from ..sender import Sender
@@ -90,6 +96,12 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         recovered.clear()
         quiet.clear()
 
+    async def with_claim_record(account_id: str, state: AccountLimitState, now: float) -> AccountLimitState:
+        """``state`` with every action PostgreSQL's claim record holds for the account's windows."""
+        policy = policy_of(account_id)
+        since = datetime.fromtimestamp(now - policy.longest_window(), UTC)
+        return merge_recorded(policy, state, await rt.claims.recent_actions(account_id, since), policy.pause_max)
+
     async def recover(account_id: str, now: float) -> AccountLimitState:
         """Merge what PostgreSQL knows the account did into the changelog state.
 
@@ -99,9 +111,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         account until it is settled: the old owner may still be calling.
         """
         state = state_of(account_id)
-        policy = policy_of(account_id)
-        since = datetime.fromtimestamp(now - policy.longest_window(), UTC)
-        merged = merge_recorded(policy, state, await rt.claims.recent_actions(account_id, since), policy.pause_max)
+        merged = await with_claim_record(account_id, state, now)
         if merged != state:
             save(account_id, merged)
             log.warning("account %s: limit state completed from the claim record", account_id)
@@ -173,10 +183,7 @@ def register(app: faust.App, topics: Topics, rt: Runtime) -> None:
         if data.target_id == TEST_INVITE_TARGET:
             # An operator's test invite (API) was recorded in the claim record,
             # not by this scheduler: count it in the limit state too.
-            policy = policy_of(data.account_id)
-            since = datetime.fromtimestamp(now - policy.longest_window(), UTC)
-            state = merge_recorded(policy, state, await rt.claims.recent_actions(data.account_id, since),
-                                   policy.pause_max)
+            state = await with_claim_record(data.account_id, state, now)
         effect = account_effect(policy_of(data.account_id), state, data.outcome, data.retry_after, now)
         save(data.account_id, effect.state)
         if effect.event_type is not None:
