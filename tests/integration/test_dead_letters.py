@@ -35,7 +35,7 @@ from models.events import (
 )
 from models.outcomes import Outcome, Scope, Severity
 from models.tasks import TaskKind
-from tests.support.worker import Campaign, Worker, api, wait_for, create_task, query, token_for
+from tests.support.worker import Campaign, Worker, api, create_task, poll_stats, query, token_for, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -223,7 +223,7 @@ def run_normal_campaign(http: Any, name: str) -> dict[str, Any]:
     wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}").status_code == 200, 60, what="task recorded")
     audience = [{"username": f"after_poison_{i:03d}"} for i in range(CAMPAIGN_TARGETS)]
     assert http.post(f"/api/v1/tasks/{task_id}/targets", json={"targets": audience}).status_code == 202
-    wait_for(lambda: http.get(f"/api/v1/tasks/{task_id}/stats").json()["progress"]["total"] == CAMPAIGN_TARGETS,
+    wait_for(lambda: (s := poll_stats(http, task_id)) is not None and s["progress"]["total"] == CAMPAIGN_TARGETS,
              60, what="targets imported")
     assert http.post(f"/api/v1/tasks/{task_id}/execute").status_code == 202
     return wait_for(
